@@ -1,0 +1,118 @@
+import { type Command, CommanderError } from "commander";
+import { z } from "zod";
+import { loadConfigFile } from "../core/config.ts";
+import { isSluiceError, messageOf } from "../core/errors.ts";
+import { createLogger, type LogFormat, type Logger } from "../core/logger.ts";
+import { startMetricsServer } from "../core/metrics.ts";
+
+/** Exit codes, the same for every command. */
+export const ExitCode = {
+  ok: 0,
+  /** The work failed: a server, a file or the data said no. */
+  failure: 1,
+  /** Bad usage: unknown flag, invalid config. */
+  usage: 2,
+  /** A check ran and found a problem (e.g. `cdc status --max-lag` exceeded). */
+  checkFailed: 3,
+} as const;
+
+/** The config file: a section per command, each validated by that command. Unknown top-level keys are errors. */
+export const configFileSchema = z
+  .object({
+    log: z
+      .object({ format: z.enum(["human", "json"]).optional(), level: z.string().optional() })
+      .strict()
+      .optional(),
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+    sandbox: z.record(z.string(), z.unknown()).optional(),
+    stream: z.record(z.string(), z.unknown()).optional(),
+    binlog: z.record(z.string(), z.unknown()).optional(),
+    cdc: z.record(z.string(), z.unknown()).optional(),
+    capture: z.record(z.string(), z.unknown()).optional(),
+    replay: z.record(z.string(), z.unknown()).optional(),
+    demo: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+export interface CliContext {
+  logger: Logger;
+  config: ConfigFile;
+  logFormat: LogFormat;
+}
+
+let cached: CliContext | undefined;
+
+/** Builds (once) the logger, config and metrics endpoint from the global options. */
+export async function cliContext(cmd: Command): Promise<CliContext> {
+  if (cached) return cached;
+  const g = cmd.optsWithGlobals<{
+    config?: string;
+    logFormat?: string;
+    logLevel?: string;
+    metricsPort?: string;
+  }>();
+  const config = g.config ? loadConfigFile(g.config, configFileSchema) : {};
+  const logFormat = (g.logFormat ?? config.log?.format ?? "human") as LogFormat;
+  const level = g.logLevel ?? config.log?.level;
+  const logger = createLogger({ format: logFormat, ...(level ? { level } : {}) });
+  const metricsPort = g.metricsPort !== undefined ? Number(g.metricsPort) : config.metricsPort;
+  if (metricsPort !== undefined) {
+    const { port } = await startMetricsServer(metricsPort);
+    logger.info({ port }, `metrics on http://127.0.0.1:${port}/metrics`);
+  }
+  cached = { logger, config, logFormat };
+  return cached;
+}
+
+/**
+ * Wraps a command's action: runs it, and on error prints what, where and what to do (as JSON when
+ * asked), then sets the exit code. Actions return an exit code or nothing (= ok).
+ */
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<number | undefined> | number | undefined,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      process.exitCode = code ?? ExitCode.ok;
+    } catch (e) {
+      process.exitCode = reportError(e, args);
+    }
+  };
+}
+
+function reportError(e: unknown, args: unknown[]): number {
+  const cmd = args.find((a): a is Command => typeof a === "object" && a !== null && "optsWithGlobals" in a);
+  const json = cmd
+    ? Boolean(cmd.optsWithGlobals<{ json?: boolean; logFormat?: string }>().json) ||
+      cmd.optsWithGlobals<{ logFormat?: string }>().logFormat === "json"
+    : false;
+  if (e instanceof CommanderError) return ExitCode.usage;
+  if (isSluiceError(e)) {
+    if (json) process.stderr.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
+    else process.stderr.write(`error: ${e.describe()}\n`);
+    return e.code.startsWith("CONFIG_") || e.code.startsWith("USAGE_") ? ExitCode.usage : ExitCode.failure;
+  }
+  if (json)
+    process.stderr.write(`${JSON.stringify({ error: { code: "INTERNAL", message: messageOf(e) } })}\n`);
+  else
+    process.stderr.write(
+      `error: ${messageOf(e)}\n${e instanceof Error && process.env.SLUICE_DEBUG ? `${e.stack}\n` : ""}`,
+    );
+  return ExitCode.failure;
+}
+
+/** Parses an integer flag, with an error that names the flag. */
+export function intOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n))
+      throw new CommanderError(
+        ExitCode.usage,
+        "sluice.invalidArgument",
+        `${name} must be an integer, got '${value}'`,
+      );
+    return n;
+  };
+}

@@ -1,0 +1,53 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { commands } from "./commands/index.ts";
+import { ExitCode } from "./context.ts";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  const program = new Command("sluice")
+    .description("See, move and replay what a MySQL/MariaDB server does.")
+    .version(pkg.version)
+    .option(
+      "-c, --config <file>",
+      "config file (YAML or JSON); flags override it, secrets come from env vars",
+    )
+    .option("--log-format <format>", "log format: human or json")
+    .option("--log-level <level>", "log level: trace, debug, info, warn, error")
+    .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:<port>/metrics")
+    .showHelpAfterError("(add --help for usage)")
+    .configureHelp({ showGlobalOptions: true })
+    .exitOverride();
+  program.addHelpText(
+    "after",
+    `
+Exit codes: 0 ok, 1 the work failed, 2 bad usage or config, 3 a check found a problem.
+Secrets: passwords come from the URL or from SLUICE_MYSQL_PASSWORD / SLUICE_AMQP_PASSWORD; they are never printed.`,
+  );
+  for (const register of commands) register(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  // Subcommands inherit exitOverride so that usage errors exit with code 2, not 1.
+  const inherit = (c: Command) => {
+    c.exitOverride();
+    for (const s of c.commands) inherit(s);
+  };
+  inherit(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return;
+    }
+    throw e;
+  }
+}
+
+await main(process.argv);

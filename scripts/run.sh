@@ -90,13 +90,14 @@ install_npm() {
   want=$( (sha256sum package-lock.json; node --version) | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install (not ci): the lock omits optional per-platform packages of other platforms, which ci rejects.
+  npm install --no-audit --no-fund --loglevel=error
   echo "$want" >"$stamp"
 }
 
 build() {
   local stamp=dist/.sluice-src-stamp want
-  want=$(find src package.json tsconfig.json -type f -newer /dev/null -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  want=$(find src bin package.json tsconfig.json -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "building"
   rm -rf dist

@@ -1,4 +1,5 @@
-/** Throwaway servers for the tests, the demo and `sluice sandbox`. */
+/** Throwaway servers for the tests, the demo and `sluice sandbox`, and the shared local brokers. */
+export { acceptsTcp, type BrokerKind, type LocalBroker, localBroker } from "./brokers.ts";
 export {
   BINLOG_BASENAME,
   type MariadbSandbox,
@@ -6,3 +7,4 @@ export {
   REPLICATION_USER,
   startMariadb,
 } from "./mariadb.ts";
+export { type MemcachedSandbox, type MemcachedSandboxOptions, startMemcached } from "./memcached.ts";

@@ -18,6 +18,7 @@ import {
   TEMPLATE_SERVER_FLAGS,
   templateDatadir,
 } from "./mariadb-template.ts";
+import { assertSandboxName } from "./names.ts";
 import { freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
 import { forgetServerAtExit, killServerAtExit, type Watchdog, watchOverServer } from "./watchdog.ts";
 
@@ -68,6 +69,8 @@ export interface MariadbSandbox {
   readonly binlogBasename: string;
   readonly errorLogFile: string;
   readonly generalLogFile: string | undefined;
+  /** The directory stop() removes: the datadir, or the fresh base directory made for it; undefined with `keep`. */
+  readonly removeOnStop: string | undefined;
   /** Text-protocol query through a pooled root connection. Non-SELECT statements give `[ResultSetHeader]`. */
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Closes the pooled connections and leaves the server running (for detached servers). */
@@ -96,11 +99,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   const bin = mariadbBinaries();
   const template = templateDatadir(ensureTemplate(bin));
   const name = opts.name ?? generatedName();
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
-    throw new SluiceError("USAGE_SANDBOX_NAME", `bad sandbox name '${name}'`, {
-      hint: "use 1 to 64 letters, digits, '.', '_' or '-'",
-    });
-  }
+  assertSandboxName(name);
   const ownBaseDir = opts.baseDir === undefined;
   const baseDir = opts.baseDir ?? mkdtempSync(join(tmpdir(), "sluice-sandbox-"));
   const datadir = join(baseDir, name);
@@ -179,6 +178,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     binlogBasename: BINLOG_BASENAME,
     errorLogFile,
     generalLogFile,
+    removeOnStop,
     async query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]> {
       if (!poolOpen) {
         throw new SluiceError("SANDBOX_CLOSED", `sandbox ${name} is stopped or disconnected`, {

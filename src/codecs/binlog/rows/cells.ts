@@ -1,0 +1,292 @@
+import { SluiceError } from "../../../core/errors.ts";
+import { decodeText, isTextCharset, isValidUtf8 } from "./charsets.ts";
+import { decimalBinarySize, decodeDecimal } from "./decimal.ts";
+import { jsonBinaryToText } from "./json-binary.ts";
+import { formatInet4, formatInet6, formatUuid } from "./mariadb-types.ts";
+import { stringRealTypeAndLength } from "./table-map.ts";
+import {
+  datetime2Size,
+  decodeDate,
+  decodeDatetime2,
+  decodeDatetimeOld,
+  decodeTime2,
+  decodeTimeOld,
+  decodeTimestamp2,
+  decodeTimestampOld,
+  time2Size,
+  timestamp2Size,
+} from "./temporal.ts";
+import { type CellValue, type ColumnDef, ColumnType, columnTypeName, JsonText } from "./types.ts";
+
+/** Read position shared by the cell decoders of one rows event (the decoder is single-threaded). */
+export interface Cursor {
+  pos: number;
+  /** One past the last byte of the rows data. */
+  end: number;
+  /** For error messages: file and the absolute offset of buf[0]. */
+  file: string;
+  base: number;
+}
+
+function truncated(c: Cursor, col: ColumnDef, n: number): SluiceError {
+  return new SluiceError(
+    "BINLOG_TRUNCATED",
+    `column ${col.index + 1}${col.name ? ` (${col.name})` : ""} of type ${columnTypeName[col.type] ?? col.type}: needs ${n} bytes, only ${c.end - c.pos} left in the event`,
+    {
+      context: { file: c.file, offset: c.base + c.pos, column: col.index + 1 },
+      hint: "the rows event is shorter than its table map says: the file is damaged or the table map does not belong to this event",
+    },
+  );
+}
+
+function need(c: Cursor, col: ColumnDef, n: number): void {
+  if (c.pos + n > c.end) throw truncated(c, col, n);
+}
+
+function lengthPrefix(buf: Buffer, c: Cursor, col: ColumnDef, bytes: number): number {
+  need(c, col, bytes);
+  const p = c.pos;
+  c.pos += bytes;
+  switch (bytes) {
+    case 1:
+      return buf[p]!;
+    case 2:
+      return buf[p]! | (buf[p + 1]! << 8);
+    case 3:
+      return buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16);
+    case 4:
+      return buf.readUInt32LE(p);
+    default:
+      throw new SluiceError("BINLOG_BAD_VALUE", `column ${col.index + 1}: length prefix of ${bytes} bytes`, {
+        context: { file: c.file, offset: c.base + p, column: col.index + 1 },
+        hint: "the table map's metadata for this column is damaged",
+      });
+  }
+}
+
+/** Unsigned 64-bit from two halves: a number when exact, else bigint. */
+function u64(buf: Buffer, p: number): number | bigint {
+  const lo = buf.readUInt32LE(p);
+  const hi = buf.readUInt32LE(p + 4);
+  if (hi < 0x200000) return hi * 0x100000000 + lo;
+  return buf.readBigUInt64LE(p);
+}
+
+function i64(buf: Buffer, p: number): number | bigint {
+  const lo = buf.readUInt32LE(p);
+  const hi = buf.readInt32LE(p + 4);
+  if (hi >= -0x200000 && hi < 0x200000) {
+    const v = hi * 0x100000000 + lo;
+    if (Number.isSafeInteger(v)) return v;
+  }
+  return buf.readBigInt64LE(p);
+}
+
+/** Big-endian unsigned integer of 0..8 bytes (BIT). */
+function uintBE(buf: Buffer, p: number, n: number): number | bigint {
+  if (n <= 6) return n === 0 ? 0 : buf.readUIntBE(p, n);
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(buf[p + i]!);
+  return v <= 9007199254740991n ? Number(v) : v;
+}
+
+/** Little-endian unsigned integer of 1..8 bytes (ENUM index, SET bitmask). */
+function uintLE(buf: Buffer, p: number, n: number): number | bigint {
+  if (n <= 6) return buf.readUIntLE(p, n);
+  let v = 0n;
+  for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(buf[p + i]!);
+  return v <= 9007199254740991n ? Number(v) : v;
+}
+
+/** Text or binary per the column's charset; see docs/binlog-values.md for the unknown-charset rule. */
+function stringCell(buf: Buffer, start: number, end: number, col: ColumnDef): string | Buffer {
+  const cs = col.charset;
+  if (cs === "binary") return buf.subarray(start, end);
+  if (cs !== undefined && isTextCharset(cs)) return decodeText(buf, start, end, cs);
+  if (cs === undefined && isValidUtf8(buf, start, end)) return buf.toString("utf8", start, end);
+  return buf.subarray(start, end);
+}
+
+function fixedStringCell(buf: Buffer, start: number, end: number, col: ColumnDef): CellValue {
+  switch (col.dataType) {
+    case "uuid":
+      if (end - start === 16) return formatUuid(buf, start);
+      break;
+    case "inet6":
+      if (end - start === 16) return formatInet6(buf, start);
+      break;
+    case "inet4":
+      if (end - start === 4) return formatInet4(buf, start);
+      break;
+  }
+  return stringCell(buf, start, end, col);
+}
+
+function enumCell(v: number, col: ColumnDef): CellValue {
+  const labels = col.labels;
+  if (labels === undefined) return v;
+  // Index 0 is the server's "" for an invalid value.
+  return v === 0 ? "" : (labels[v - 1] ?? v);
+}
+
+function setCell(v: number | bigint, col: ColumnDef): CellValue {
+  const labels = col.labels;
+  if (labels === undefined) return v;
+  const big = BigInt(v);
+  const out: string[] = [];
+  for (let i = 0; i < labels.length; i++) if ((big >> BigInt(i)) & 1n) out.push(labels[i]!);
+  return out.join(",");
+}
+
+/** Decodes the cell of `col` at `c.pos` (the column is present and not NULL); advances `c.pos`. */
+export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
+  const p = c.pos;
+  switch (col.realType) {
+    case ColumnType.TINY:
+      need(c, col, 1);
+      c.pos = p + 1;
+      return col.unsigned ? buf[p]! : buf.readInt8(p);
+    case ColumnType.SHORT:
+      need(c, col, 2);
+      c.pos = p + 2;
+      return col.unsigned ? buf.readUInt16LE(p) : buf.readInt16LE(p);
+    case ColumnType.INT24:
+      need(c, col, 3);
+      c.pos = p + 3;
+      return col.unsigned ? buf.readUIntLE(p, 3) : buf.readIntLE(p, 3);
+    case ColumnType.LONG:
+      need(c, col, 4);
+      c.pos = p + 4;
+      return col.unsigned ? buf.readUInt32LE(p) : buf.readInt32LE(p);
+    case ColumnType.LONGLONG:
+      need(c, col, 8);
+      c.pos = p + 8;
+      return col.unsigned ? u64(buf, p) : i64(buf, p);
+    case ColumnType.FLOAT:
+      need(c, col, 4);
+      c.pos = p + 4;
+      return buf.readFloatLE(p);
+    case ColumnType.DOUBLE:
+      need(c, col, 8);
+      c.pos = p + 8;
+      return buf.readDoubleLE(p);
+    case ColumnType.NEWDECIMAL: {
+      const precision = col.meta >> 8;
+      const scale = col.meta & 0xff;
+      const n = decimalBinarySize(precision, scale);
+      need(c, col, n);
+      c.pos = p + n;
+      return decodeDecimal(buf, p, precision, scale);
+    }
+    case ColumnType.YEAR:
+      need(c, col, 1);
+      c.pos = p + 1;
+      return buf[p] === 0 ? 0 : 1900 + buf[p]!;
+    case ColumnType.DATE:
+    case ColumnType.NEWDATE:
+      need(c, col, 3);
+      c.pos = p + 3;
+      return decodeDate(buf, p);
+    case ColumnType.TIME:
+      need(c, col, 3);
+      c.pos = p + 3;
+      return decodeTimeOld(buf, p);
+    case ColumnType.TIME2: {
+      const n = time2Size(col.meta);
+      need(c, col, n);
+      c.pos = p + n;
+      return decodeTime2(buf, p, col.meta);
+    }
+    case ColumnType.DATETIME:
+      need(c, col, 8);
+      c.pos = p + 8;
+      return decodeDatetimeOld(buf, p);
+    case ColumnType.DATETIME2: {
+      const n = datetime2Size(col.meta);
+      need(c, col, n);
+      c.pos = p + n;
+      return decodeDatetime2(buf, p, col.meta);
+    }
+    case ColumnType.TIMESTAMP:
+      need(c, col, 4);
+      c.pos = p + 4;
+      return decodeTimestampOld(buf, p);
+    case ColumnType.TIMESTAMP2: {
+      const n = timestamp2Size(col.meta);
+      need(c, col, n);
+      c.pos = p + n;
+      return decodeTimestamp2(buf, p, col.meta);
+    }
+    case ColumnType.BIT: {
+      const bits = col.meta >> 8;
+      const bytes = col.meta & 0xff;
+      const n = bytes + (bits > 0 ? 1 : 0);
+      need(c, col, n);
+      c.pos = p + n;
+      return uintBE(buf, p, n);
+    }
+    case ColumnType.VARCHAR:
+    case ColumnType.VAR_STRING: {
+      const len = lengthPrefix(buf, c, col, col.meta < 256 ? 1 : 2);
+      need(c, col, len);
+      const s = c.pos;
+      c.pos = s + len;
+      return stringCell(buf, s, s + len, col);
+    }
+    case ColumnType.STRING: {
+      const { length } = stringRealTypeAndLength(col.meta);
+      const len = lengthPrefix(buf, c, col, length > 255 ? 2 : 1);
+      need(c, col, len);
+      const s = c.pos;
+      c.pos = s + len;
+      return fixedStringCell(buf, s, s + len, col);
+    }
+    case ColumnType.ENUM: {
+      const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
+      need(c, col, n);
+      c.pos = p + n;
+      return enumCell(n === 1 ? buf[p]! : buf.readUInt16LE(p), col);
+    }
+    case ColumnType.SET: {
+      const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
+      need(c, col, n);
+      c.pos = p + n;
+      return setCell(uintLE(buf, p, n), col);
+    }
+    case ColumnType.BLOB:
+    case ColumnType.TINY_BLOB:
+    case ColumnType.MEDIUM_BLOB:
+    case ColumnType.LONG_BLOB:
+    case ColumnType.GEOMETRY:
+    case ColumnType.JSON:
+    case ColumnType.VECTOR: {
+      const len = lengthPrefix(buf, c, col, col.meta);
+      need(c, col, len);
+      const s = c.pos;
+      c.pos = s + len;
+      if (col.realType === ColumnType.JSON) {
+        return new JsonText(
+          jsonBinaryToText(buf, s, s + len, () => ({
+            file: c.file,
+            offset: c.base + s,
+            column: col.index + 1,
+          })),
+        );
+      }
+      if (col.realType === ColumnType.GEOMETRY || col.realType === ColumnType.VECTOR)
+        return buf.subarray(s, s + len);
+      return stringCell(buf, s, s + len, col);
+    }
+    case ColumnType.NULL:
+      return null;
+    default:
+      throw new SluiceError(
+        "BINLOG_UNSUPPORTED_TYPE",
+        `column ${col.index + 1}: column type ${columnTypeName[col.realType] ?? col.realType} cannot be decoded`,
+        {
+          context: { file: c.file, offset: c.base + p, column: col.index + 1, type: col.realType },
+          hint: "this column type is not written by MySQL 5.6+ or MariaDB 10.x in row events",
+        },
+      );
+  }
+}

@@ -107,3 +107,78 @@ export interface BinlogPosition {
   offset: number;
   next: number;
 }
+
+/** Common-header flags (LOG_EVENT_*_F). */
+export const EventFlag = {
+  BINLOG_IN_USE: 0x1,
+  THREAD_SPECIFIC: 0x4,
+  SUPPRESS_USE: 0x8,
+  ARTIFICIAL: 0x20,
+  RELAY_LOG: 0x40,
+  IGNORABLE: 0x80,
+  SKIP_REPLICATION: 0x8000,
+} as const;
+
+/**
+ * Post-header lengths of a v4 binlog as MySQL 8 / MariaDB 10.x write them, used until a
+ * FORMAT_DESCRIPTION_EVENT says otherwise (a network stream may start without one).
+ */
+export function defaultPostHeaderLengths(flavor: ServerFlavor): Uint8Array {
+  const p = new Uint8Array(256);
+  p[EventType.START_V3] = 56;
+  p[EventType.QUERY] = 13;
+  p[EventType.ROTATE] = 8;
+  p[EventType.LOAD] = 18;
+  p[EventType.CREATE_FILE] = 4;
+  p[EventType.APPEND_BLOCK] = 4;
+  p[EventType.EXEC_LOAD] = 4;
+  p[EventType.DELETE_FILE] = 4;
+  p[EventType.NEW_LOAD] = 18;
+  p[EventType.FORMAT_DESCRIPTION] = 84;
+  p[EventType.BEGIN_LOAD_QUERY] = 4;
+  p[EventType.EXECUTE_LOAD_QUERY] = 26;
+  p[EventType.TABLE_MAP] = 8;
+  p[EventType.WRITE_ROWS_V1] = 8;
+  p[EventType.UPDATE_ROWS_V1] = 8;
+  p[EventType.DELETE_ROWS_V1] = 8;
+  p[EventType.INCIDENT] = 2;
+  p[EventType.WRITE_ROWS_V2] = 10;
+  p[EventType.UPDATE_ROWS_V2] = 10;
+  p[EventType.DELETE_ROWS_V2] = 10;
+  p[EventType.GTID] = 42;
+  p[EventType.ANONYMOUS_GTID] = 42;
+  p[EventType.TRANSACTION_CONTEXT] = 18;
+  p[EventType.VIEW_CHANGE] = 52;
+  p[EventType.PARTIAL_UPDATE_ROWS] = 10;
+  if (flavor === "mariadb") {
+    p[EventType.MARIADB_BINLOG_CHECKPOINT] = 4;
+    p[EventType.MARIADB_GTID] = 19;
+    p[EventType.MARIADB_GTID_LIST] = 4;
+    p[EventType.MARIADB_START_ENCRYPTION] = 0;
+    p[EventType.MARIADB_QUERY_COMPRESSED] = 13;
+    for (
+      let t = EventType.MARIADB_WRITE_ROWS_COMPRESSED_V1;
+      t <= EventType.MARIADB_DELETE_ROWS_COMPRESSED;
+      t++
+    )
+      p[t] = t <= EventType.MARIADB_DELETE_ROWS_COMPRESSED_V1 ? 8 : 10;
+  }
+  return p;
+}
+
+/** The context assumed before any FORMAT_DESCRIPTION_EVENT: binlog v4, no checksum known. */
+export function defaultFormatContext(flavor: ServerFlavor = "mysql"): FormatContext {
+  return {
+    binlogVersion: 4,
+    serverVersion: "",
+    flavor,
+    commonHeaderLength: COMMON_HEADER_LENGTH,
+    postHeaderLengths: defaultPostHeaderLengths(flavor),
+    checksum: ChecksumAlgorithm.UNDEFINED,
+  };
+}
+
+/** Post-header length of `typeCode` in `ctx`, or `fallback` when the format description has none. */
+export function postHeaderLength(ctx: FormatContext, typeCode: number, fallback: number): number {
+  return typeCode < ctx.postHeaderLengths.length ? ctx.postHeaderLengths[typeCode]! : fallback;
+}

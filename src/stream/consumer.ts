@@ -1,0 +1,129 @@
+import { SluiceError } from "../core/errors.ts";
+import type {
+  Consumer,
+  ConsumerOptions,
+  ReadOptions,
+  RecordReader,
+  StartPosition,
+  StoredRecord,
+  StreamBackend,
+} from "./types.ts";
+
+const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function checkGroupName(group: string, url: string): string {
+  if (!GROUP_NAME.test(group))
+    throw new SluiceError("USAGE_STREAM_GROUP", `invalid consumer group name '${group}'`, {
+      context: { url },
+      hint: "use letters, digits, '.', '_' or '-' (at most 100, starting with a letter or digit)",
+    });
+  return group;
+}
+
+/**
+ * A consumer group member: reads in offset order from after the group's committed offset, commits
+ * explicitly. At-least-once: what was read but not committed before a crash is read again.
+ */
+export class GroupConsumer implements Consumer {
+  private next: number | undefined;
+  private lastCommitted: number | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly backend: StreamBackend,
+    readonly stream: string,
+    readonly group: string,
+    private reader: RecordReader,
+    private readonly prefetch: number,
+    start: number | undefined,
+    committed: number | undefined,
+  ) {
+    this.next = start;
+    this.lastCommitted = committed;
+  }
+
+  static async open(
+    backend: StreamBackend,
+    stream: string,
+    group: string,
+    options: ConsumerOptions = {},
+  ): Promise<GroupConsumer> {
+    const prefetch = Math.max(1, options.prefetch ?? 1000);
+    const committed = await backend.loadCommitted(stream, group);
+    const from: StartPosition = committed !== undefined ? committed + 1 : (options.start ?? "earliest");
+    const reader = await backend.openReader(stream, from, prefetch);
+    return new GroupConsumer(
+      backend,
+      stream,
+      group,
+      reader,
+      prefetch,
+      typeof from === "number" ? from : undefined,
+      committed,
+    );
+  }
+
+  position(): number {
+    return this.next ?? -1;
+  }
+
+  async seek(offset: number): Promise<void> {
+    await this.reader.close();
+    this.reader = await this.backend.openReader(this.stream, offset, this.prefetch);
+    this.next = offset;
+  }
+
+  async read(options: ReadOptions = {}): Promise<StoredRecord[]> {
+    if (this.closed) return [];
+    const recs = await this.reader.next(Math.max(1, options.max ?? 1000), options.waitMs ?? 0);
+    const last = recs.at(-1);
+    if (last) this.next = last.offset + 1;
+    return recs;
+  }
+
+  async commit(offset: number): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0)
+      throw new SluiceError("USAGE_STREAM_OFFSET", `cannot commit offset ${offset}`, {
+        context: { url: this.backend.url, stream: this.stream, group: this.group },
+        hint: "commit the offset of the last record processed (a non-negative integer)",
+      });
+    await this.backend.storeCommitted(this.stream, this.group, offset);
+    this.lastCommitted = offset;
+  }
+
+  async committed(): Promise<number | undefined> {
+    return this.lastCommitted ?? (await this.backend.loadCommitted(this.stream, this.group));
+  }
+
+  async lag(): Promise<number> {
+    const [{ first, head }, committed] = await Promise.all([
+      this.backend.bounds(this.stream),
+      this.committed(),
+    ]);
+    return lagOf(head, first, committed);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StoredRecord> {
+    while (!this.closed) {
+      const recs = await this.read({ max: this.prefetch, waitMs: 500 });
+      for (const r of recs) yield r;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.reader.close();
+  }
+}
+
+/** Records not yet committed: head - committed, or everything retained when nothing is committed. */
+export function lagOf(
+  head: number | undefined,
+  first: number | undefined,
+  committed: number | undefined,
+): number {
+  if (head === undefined) return 0;
+  const done = committed ?? (first ?? 0) - 1;
+  return Math.max(0, head - done);
+}

@@ -1,0 +1,26 @@
+import { redactUrl } from "../core/url.ts";
+import { BackendStreamLog } from "./log.ts";
+import { RabbitBackend } from "./rabbitmq.ts";
+import { SqliteBackend } from "./sqlite.ts";
+import type { OpenOptions, StreamLog } from "./types.ts";
+import { parseStreamUrl } from "./url.ts";
+
+export type * from "./types.ts";
+export { parseStreamUrl } from "./url.ts";
+
+/**
+ * Opens the stream log named by `url`: `file:PATH[?stream=NAME][&sync=normal]` (embedded SQLite)
+ * or `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues). Throws a SluiceError
+ * naming the URL (password redacted) when it is malformed, the scheme is unknown or the broker
+ * cannot be reached.
+ */
+export async function openStreamLog(url: string, options: OpenOptions = {}): Promise<StreamLog> {
+  const target = parseStreamUrl(url);
+  const shown = redactUrl(url);
+  if (target.kind === "sqlite") {
+    const sync = new URLSearchParams(url.split("?", 2)[1] ?? "").get("sync") === "normal" ? "normal" : "full";
+    return new BackendStreamLog(SqliteBackend.open(shown, target.path, { sync }), target.stream, options);
+  }
+  const backend = await RabbitBackend.open(shown, target, options.connectTimeoutMs);
+  return new BackendStreamLog(backend, target.stream, options);
+}

@@ -1,0 +1,86 @@
+import { resolve } from "node:path";
+import { SluiceError } from "../core/errors.ts";
+import { redactUrl } from "../core/url.ts";
+
+export type StreamTarget =
+  | { kind: "sqlite"; path: string; stream: string | undefined }
+  | {
+      kind: "rabbitmq";
+      host: string;
+      port: number;
+      username: string;
+      password: string;
+      vhost: string;
+      stream: string | undefined;
+    };
+
+const EXAMPLES = "file:./sluice.db, file:/var/lib/sluice/log.db or amqp://guest:guest@127.0.0.1:5672/STREAM";
+
+/** Stream names are used as queue and table keys: keep them printable and unsurprising. */
+const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+export function checkStreamName(name: string, url: string): string {
+  if (!STREAM_NAME.test(name))
+    throw new SluiceError("USAGE_STREAM_NAME", `invalid stream name '${name}'`, {
+      context: { url: redactUrl(url) },
+      hint: "use letters, digits, '.', '_' or '-' (at most 200, starting with a letter or digit)",
+    });
+  return name;
+}
+
+/**
+ * Parses a stream-log URL:
+ * - `file:PATH` (relative to the working directory) or `file:///abs/path`; `?stream=NAME` names a stream.
+ * - `amqp://user:pass@host:port/STREAM[?vhost=/]`: the path is the stream name (not the vhost, as it
+ *   would be for plain AMQP), the vhost comes from `?vhost=` (default `/`). Without a password in the
+ *   URL, SLUICE_AMQP_PASSWORD is used.
+ */
+export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env): StreamTarget {
+  const shown = redactUrl(url);
+  const bad = (why: string) =>
+    new SluiceError("USAGE_STREAM_URL", `bad stream-log URL: ${why}`, {
+      context: { url: shown },
+      hint: `use ${EXAMPLES}`,
+    });
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
+  if (!scheme) throw bad("no scheme");
+  if (scheme === "file") {
+    const rest = url.slice("file:".length);
+    const [pathPart = "", query = ""] = rest.split("?", 2);
+    let path = pathPart.startsWith("//") ? pathPart.slice(2) : pathPart;
+    if (pathPart.startsWith("//") && !path.startsWith("/")) throw bad("file URLs take no host");
+    path = decodeURIComponent(path);
+    if (!path) throw bad("no file path");
+    const stream = new URLSearchParams(query).get("stream") ?? undefined;
+    return {
+      kind: "sqlite",
+      path: resolve(path),
+      stream: stream === undefined ? undefined : checkStreamName(stream, url),
+    };
+  }
+  if (scheme === "amqp") {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw bad("not a URL");
+    }
+    if (!u.hostname) throw bad("no host");
+    const port = u.port ? Number(u.port) : 5672;
+    const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
+    const password = u.password ? decodeURIComponent(u.password) : (env.SLUICE_AMQP_PASSWORD ?? "guest");
+    return {
+      kind: "rabbitmq",
+      host: u.hostname.replace(/^\[|\]$/g, ""),
+      port,
+      username: u.username ? decodeURIComponent(u.username) : "guest",
+      password,
+      vhost: u.searchParams.get("vhost") ?? "/",
+      stream: stream ? checkStreamName(stream, url) : undefined,
+    };
+  }
+  throw new SluiceError("USAGE_STREAM_URL", `unknown stream-log scheme '${scheme}:'`, {
+    context: { url: shown },
+    hint: `supported: file: (embedded SQLite) and amqp: (RabbitMQ streams), e.g. ${EXAMPLES}`,
+  });
+}

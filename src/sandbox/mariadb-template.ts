@@ -19,10 +19,12 @@ export interface MariadbBinaries {
   version: string;
 }
 
-let cachedBinaries: MariadbBinaries | undefined;
+let cachedBinaries: { key: string; bin: MariadbBinaries } | undefined;
 
+/** The installed MariaDB server binaries and their version; SLUICE_MARIADBD and SLUICE_MARIADB_INSTALL_DB override. */
 export function mariadbBinaries(): MariadbBinaries {
-  if (cachedBinaries) return cachedBinaries;
+  const key = `${process.env.SLUICE_MARIADBD ?? ""}\0${process.env.SLUICE_MARIADB_INSTALL_DB ?? ""}`;
+  if (cachedBinaries?.key === key) return cachedBinaries.bin;
   const mariadbd = findExecutable(["/usr/sbin/mariadbd", "mariadbd", "/usr/sbin/mysqld"], {
     name: "mariadbd",
     install: INSTALL_HINT,
@@ -41,8 +43,8 @@ export function mariadbBinaries(): MariadbBinaries {
       hint: INSTALL_HINT,
     });
   }
-  cachedBinaries = { mariadbd, installDb, version };
-  return cachedBinaries;
+  cachedBinaries = { key, bin: { mariadbd, installDb, version } };
+  return cachedBinaries.bin;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface MariadbSandboxOptions {
   name?: string;
   /** Parent of the datadir; default a fresh directory under os.tmpdir(), removed on stop. */
   baseDir?: string;
+  /** A fixed port on 127.0.0.1; default a free one (and another if it is taken before the server binds it). */
+  port?: number;
   /** Default: the port, unique among the servers running on this machine. */
   serverId?: number;
   /** Default 0. */
@@ -203,7 +205,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   };
 }
 
-interface ServerFiles {
+export interface ServerFiles {
   datadir: string;
   socket: string;
   errorLogFile: string;
@@ -211,7 +213,8 @@ interface ServerFiles {
   removeOnStop: string | undefined;
 }
 
-function serverArgs(
+/** mariadbd's command line for a sandbox (exported for the unit tests). */
+export function mariadbdArgs(
   opts: MariadbSandboxOptions,
   files: ServerFiles,
   port: number,
@@ -272,10 +275,10 @@ async function spawnUntilReady(
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   const maxAttempts = 5;
   for (let attempt = 1; ; attempt++) {
-    const port = await freeLoopbackPort();
+    const port = opts.port ?? (await freeLoopbackPort());
     const serverId = opts.serverId ?? port;
     const logSizeBefore = fileSize(files.errorLogFile);
-    const child = spawn(mariadbd, serverArgs(opts, files, port, serverId), {
+    const child = spawn(mariadbd, mariadbdArgs(opts, files, port, serverId), {
       stdio: "ignore",
       detached: true,
     });
@@ -310,13 +313,16 @@ async function spawnUntilReady(
         watchdog?.standDown();
         if (pid !== undefined) forgetServerAtExit(pid);
         const newLog = readFrom(files.errorLogFile, logSizeBefore);
-        if (/Address already in use/i.test(newLog) && /TCP\/IP/i.test(newLog) && attempt < maxAttempts) break;
+        const portTaken = /Address already in use/i.test(newLog) && /TCP\/IP/i.test(newLog);
+        if (portTaken && opts.port === undefined && attempt < maxAttempts) break;
+        if (portTaken)
+          giveUp(`port ${port} on 127.0.0.1 is in use`, "choose another port, or let the sandbox pick one");
         giveUp(
           `mariadbd exited during start (${exited?.signal ?? `code ${exited?.code ?? "?"}`})`,
           "read the error log below; a bad extraArgs flag is the usual cause",
         );
       }
-      if (await canConnect(port)) return { child, port, serverId, watchdog };
+      if (await canConnect(files.socket)) return { child, port, serverId, watchdog };
       if (Date.now() > deadline) {
         if (pid !== undefined) await terminate(pid, 5_000);
         watchdog?.standDown();
@@ -331,9 +337,14 @@ async function spawnUntilReady(
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
+/**
+ * Readiness goes through the server's own unix socket: the TCP port could be answered by another
+ * server that took it first. mariadbd opens its socket only after binding the port, and exits if the
+ * bind fails, so an answer on the socket means the port is ours too.
+ */
+async function canConnect(socketPath: string): Promise<boolean> {
   try {
-    const c = await mysql.createConnection({ host: "127.0.0.1", port, user: "root", connectTimeout: 2_000 });
+    const c = await mysql.createConnection({ socketPath, user: "root", connectTimeout: 2_000 });
     await c.end();
     return true;
   } catch {

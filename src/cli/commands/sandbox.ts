@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import { SluiceError } from "../../core/errors.ts";
 import { formatDuration } from "../../core/units.ts";
+import type { MariadbSandboxOptions } from "../../sandbox/index.ts";
 import {
   listSandboxes,
   registeredSandboxStatus,
@@ -16,9 +17,10 @@ interface StartOptions {
   kind: "mariadb" | "memcached";
   name?: string;
   dir?: string;
-  rowMetadata?: "FULL" | "MINIMAL";
-  rowImage?: "FULL" | "MINIMAL" | "NOBLOB";
-  binlogFormat?: "ROW" | "STATEMENT" | "MIXED";
+  rowMetadata?: MariadbSandboxOptions["binlogRowMetadata"];
+  rowImage?: MariadbSandboxOptions["binlogRowImage"];
+  binlogFormat?: MariadbSandboxOptions["binlogFormat"];
+  port?: number;
   serverId?: number;
   gtidDomainId?: number;
   generalLog?: boolean;
@@ -52,6 +54,7 @@ export function register(program: Command): void {
     .addOption(new Option("--row-metadata <m>", "binlog_row_metadata").choices(["FULL", "MINIMAL"]))
     .addOption(new Option("--row-image <i>", "binlog_row_image").choices(["FULL", "MINIMAL", "NOBLOB"]))
     .addOption(new Option("--binlog-format <f>", "binlog_format").choices(["ROW", "STATEMENT", "MIXED"]))
+    .option("--port <n>", "port on 127.0.0.1 (default: a free one)", intOption("--port"))
     .option("--server-id <n>", "server_id (default: the port)", intOption("--server-id"))
     .option("--gtid-domain-id <n>", "gtid_domain_id (default 0)", intOption("--gtid-domain-id"))
     .option("--general-log", "turn the general query log on (to a file in the datadir)")
@@ -89,6 +92,7 @@ The replication URL carries a password made for this throwaway, loopback-only se
             ...(opts.rowMetadata ? { binlogRowMetadata: opts.rowMetadata } : {}),
             ...(opts.rowImage ? { binlogRowImage: opts.rowImage } : {}),
             ...(opts.binlogFormat ? { binlogFormat: opts.binlogFormat } : {}),
+            ...(opts.port !== undefined ? { port: opts.port } : {}),
             ...(opts.serverId !== undefined ? { serverId: opts.serverId } : {}),
             ...(opts.gtidDomainId !== undefined ? { gtidDomainId: opts.gtidDomainId } : {}),
             ...(opts.generalLog ? { generalLog: true } : {}),

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
+import { register as binlog } from "./binlog.ts";
 import { register as sandbox } from "./sandbox.ts";
 
 /** Each command group registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [sandbox];
+export const commands: RegisterCommand[] = [binlog, sandbox];

@@ -29,6 +29,7 @@ import { decodeXid } from "./events/xid.ts";
 import type { BinlogEvent, BinlogEventData, EventPosition, RawTypeName, RowsTypeName } from "./events.ts";
 import { formatMariadbGtid } from "./gtid.ts";
 import { ByteReader } from "./reader.ts";
+import * as rowsLayer from "./rows/index.ts";
 import type { RowsEvent, TableMapEvent } from "./rows/types.ts";
 import {
   ChecksumAlgorithm,
@@ -66,8 +67,8 @@ export interface BinlogEventDecoderOptions {
   checksum?: ChecksumAlgorithmCode;
   /** Flavor assumed before a FORMAT_DESCRIPTION_EVENT is seen. */
   flavor?: ServerFlavor;
-  /** Row layer; without it TABLE_MAP and rows events are passed on as raw bodies. */
-  rows?: RowsCodec;
+  /** Row layer (default: src/codecs/binlog/rows); null passes TABLE_MAP and rows events on as raw bodies. */
+  rows?: RowsCodec | null;
 }
 
 /** Where one complete event came from: the file it is in (or the stream's current file) and its offset. */
@@ -171,7 +172,7 @@ export class BinlogEventDecoder {
     if (opts.checksum !== undefined) this.ctx.checksum = opts.checksum;
     this.presetChecksum = opts.checksum;
     this.verify = opts.verifyChecksum ?? true;
-    this.rows = opts.rows;
+    this.rows = opts.rows === null ? undefined : (opts.rows ?? rowsLayer);
   }
 
   /** Forgets the transaction state and table maps (a new file or a reconnect). */

@@ -1,0 +1,156 @@
+import { type Command, Option } from "commander";
+import type { BinlogEvent } from "../../codecs/binlog/events.ts";
+import { eventToJson, eventToText } from "../../codecs/binlog/output.ts";
+import { isSluiceError, messageOf } from "../../core/errors.ts";
+import { createProgress, type Progress } from "../../core/progress.ts";
+import { readBinlogFiles, totalSize } from "../../sources/binlog-file.ts";
+import { action, ExitCode, intOption } from "../context.ts";
+
+interface ReadOptions {
+  format: "jsonl" | "text";
+  follow?: boolean;
+  startPosition?: number;
+  stopPosition?: number;
+  verifyChecksum: boolean;
+  jsonErrors?: boolean;
+  progress: boolean;
+}
+
+/** Files at least this big get a progress bar (on a terminal, when stdout is not one). */
+const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+/** Output is written in batches of about this many characters. */
+const WRITE_BATCH = 256 * 1024;
+
+/**
+ * Buffers output lines and writes them in batches, waiting for the stream to drain so that a slow
+ * reader (a pipe into `less`) holds the decoder back instead of filling memory.
+ */
+class BatchedWriter {
+  private parts: string[] = [];
+  private size = 0;
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  async line(s: string): Promise<void> {
+    this.parts.push(s, "\n");
+    this.size += s.length + 1;
+    if (this.size >= WRITE_BATCH) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.size === 0) return;
+    const chunk = this.parts.join("");
+    this.parts = [];
+    this.size = 0;
+    if (!this.out.write(chunk))
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.out.off("drain", done);
+          this.out.off("error", done);
+          this.out.off("close", done);
+          resolve();
+        };
+        this.out.on("drain", done);
+        this.out.on("error", done);
+        this.out.on("close", done);
+      });
+  }
+}
+
+function printError(e: unknown, json: boolean): number {
+  if (isSluiceError(e)) {
+    process.stderr.write(json ? `${JSON.stringify({ error: e.toJSON() })}\n` : `error: ${e.describe()}\n`);
+    return e.code.startsWith("USAGE_") ? ExitCode.usage : ExitCode.failure;
+  }
+  process.stderr.write(
+    json
+      ? `${JSON.stringify({ error: { code: "INTERNAL", message: messageOf(e) } })}\n`
+      : `error: ${messageOf(e)}\n${e instanceof Error && process.env.SLUICE_DEBUG ? `${e.stack}\n` : ""}`,
+  );
+  return ExitCode.failure;
+}
+
+async function readCommand(files: string[], opts: ReadOptions): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
+  process.once("SIGTERM", onSigint);
+  const writer = new BatchedWriter(process.stdout);
+  let progress: Progress | undefined;
+  let events = 0;
+  try {
+    const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await totalSize(files) : 0;
+    if (total >= PROGRESS_MIN_BYTES) progress = createProgress("binlog read (bytes)", total);
+    const render: (ev: BinlogEvent) => string =
+      opts.format === "text" ? (ev) => `${eventToText(ev)}\n` : (ev) => JSON.stringify(eventToJson(ev));
+    for await (const ev of readBinlogFiles({
+      files,
+      follow: Boolean(opts.follow),
+      verifyChecksum: opts.verifyChecksum,
+      signal: controller.signal,
+      ...(opts.startPosition !== undefined ? { startPosition: opts.startPosition } : {}),
+      ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
+      ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),
+    })) {
+      events++;
+      await writer.line(render(ev));
+    }
+    await writer.flush();
+    return ExitCode.ok;
+  } catch (e) {
+    // Everything decoded before the damage is printed first, then what went wrong and where.
+    await writer.flush();
+    progress?.stop();
+    progress = undefined;
+    return printError(e, Boolean(opts.jsonErrors));
+  } finally {
+    progress?.stop();
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+    if (process.env.SLUICE_DEBUG) process.stderr.write(`${events} events\n`);
+  }
+}
+
+/**
+ * Creates the `binlog` command group with its `read` subcommand and returns the group, so that other
+ * binlog subcommands (e.g. `stream`, from the replication source) can be added to the same group.
+ */
+export function binlogCommand(program: Command): Command {
+  const binlog = program
+    .command("binlog")
+    .description("decode MySQL/MariaDB binary logs: from files on disk, or from a server as a replica");
+
+  binlog
+    .command("read")
+    .description(
+      "decode binlog files (in order) and print one line per event: JSON (the output contract, docs/binlog-output.md) or readable text",
+    )
+    .argument("<file...>", "binlog files, read in the order given")
+    .addOption(new Option("--format <format>", "output format").choices(["jsonl", "text"]).default("jsonl"))
+    .option("--follow", "keep reading as the last file grows, and follow ROTATE to the next file")
+    .option(
+      "--start-position <n>",
+      "start at this event offset of the first file",
+      intOption("--start-position"),
+    )
+    .option(
+      "--stop-position <n>",
+      "stop before the first event at or after this offset of the last file",
+      intOption("--stop-position"),
+    )
+    .option("--no-verify-checksum", "do not verify CRC32 event checksums")
+    .option("--no-progress", "no progress bar on the terminal")
+    .option("--json-errors", "print errors as one JSON object on stderr")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 every event was read; 1 the file is damaged, truncated, encrypted or unreadable
+(everything before the damage is printed first, then the error with file and offset).`,
+    )
+    .action(action(async (files: string[], opts: ReadOptions) => readCommand(files, opts)));
+
+  return binlog;
+}
+
+export function register(program: Command): void {
+  binlogCommand(program);
+}

@@ -1,0 +1,213 @@
+/**
+ * Binlog files on disk as a stream of decoded events: one or more files in order, read in chunks
+ * (bounded memory: a chunk plus the largest event), each checked for the magic, decoded with one
+ * BinlogEventDecoder so that format, table maps and GTIDs carry across. `follow` keeps reading a file
+ * that is still being written and moves on to the next one after its ROTATE (or STOP).
+ */
+import { type FileHandle, open, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BinlogEventDecoder, type BinlogEventDecoderOptions } from "../codecs/binlog/decoder.ts";
+import { nextBinlogFileName } from "../codecs/binlog/events/rotate.ts";
+import { type BinlogEvent, flattenEvents } from "../codecs/binlog/events.ts";
+import { BinlogFramer } from "../codecs/binlog/framer.ts";
+import { EventFlag } from "../codecs/binlog/types.ts";
+import { messageOf, SluiceError } from "../core/errors.ts";
+
+export interface BinlogFileReadOptions {
+  /** Files to read, in order. With `follow`, later files are found through ROTATE events. */
+  files: string[];
+  /** Keep reading at the end of the last file: wait for more bytes, follow ROTATE to the next file. */
+  follow?: boolean;
+  /** Start at this event offset of the first file (its FORMAT_DESCRIPTION is still read first). */
+  startPosition?: number;
+  /** Stop before the first event at or beyond this offset of the last file. */
+  stopPosition?: number;
+  /** Verify CRC32 checksums (default true). */
+  verifyChecksum?: boolean;
+  /** Bytes per read (default 1 MiB). */
+  chunkSize?: number;
+  /** How often to look for more bytes in follow mode (default 250 ms). */
+  pollIntervalMs?: number;
+  signal?: AbortSignal;
+  /** Called after each chunk with the total bytes read so far (all files). */
+  onProgress?: (bytesRead: number) => void;
+  /** Decoder options (rows codec, flavor); one decoder serves all files. */
+  decoder?: BinlogEventDecoderOptions;
+}
+
+const DEFAULT_CHUNK = 1024 * 1024;
+
+/** Feedback from the decoded events to the reader: where the file says the log goes next. */
+interface FileState {
+  /** Set when a ROTATE (not artificial) or STOP ended the file: the name of the next file. */
+  nextFile: string | undefined;
+  /** Set when the stop position was reached. */
+  stopped: boolean;
+}
+
+/**
+ * Decodes the events in `chunks` (consecutive bytes of one file starting at `startOffset`; 0 = the
+ * magic). Yields events in order, the inner events of a transaction payload after it. Throws
+ * BINLOG_TRUNCATED when the bytes end inside an event, BINLOG_ENCRYPTED after START_ENCRYPTION.
+ */
+export async function* decodeBinlogChunks(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  file: string,
+  decoder: BinlogEventDecoder,
+  opts: { startOffset?: number; stopPosition?: number; state?: FileState } = {},
+): AsyncGenerator<BinlogEvent> {
+  const framer = new BinlogFramer(file, opts.startOffset ?? 0);
+  const state = opts.state ?? { nextFile: undefined, stopped: false };
+  for await (const chunk of chunks) {
+    for (const framed of framer.push(chunk)) {
+      if (opts.stopPosition !== undefined && framed.offset >= opts.stopPosition) {
+        state.stopped = true;
+        return;
+      }
+      const ev = decoder.decode(framed.bytes, { file, offset: framed.offset });
+      yield* flattenEvents(ev);
+      if (ev.type === "rotate" && (ev.header.flags & EventFlag.ARTIFICIAL) === 0 && ev.header.logPos !== 0)
+        state.nextFile = ev.nextFile;
+      else if (ev.type === "stop") state.nextFile = nextBinlogFileName(file);
+      else if (ev.type === "mariadb_start_encryption")
+        throw new SluiceError(
+          "BINLOG_ENCRYPTED",
+          "the rest of this binlog is encrypted (MariaDB encrypt_binlog); it cannot be read without the key",
+          {
+            context: { file, offset: ev.position.next },
+            hint: "read it through the server with `sluice binlog stream`, which receives it decrypted",
+          },
+        );
+    }
+  }
+  framer.end();
+}
+
+async function readAt(fh: FileHandle, pos: number, size: number, file: string): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  try {
+    const { bytesRead } = await fh.read(buf, 0, size, pos);
+    return buf.subarray(0, bytesRead);
+  } catch (e) {
+    throw new SluiceError("BINLOG_READ", `cannot read: ${messageOf(e)}`, {
+      context: { file, offset: pos },
+      cause: e,
+    });
+  }
+}
+
+async function openFile(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "r");
+  } catch (e) {
+    throw new SluiceError("BINLOG_OPEN", `cannot open binlog file: ${messageOf(e)}`, {
+      context: { file: path },
+      hint: "check the path and that you may read it (binlogs are usually readable by the mysql user only)",
+      cause: e,
+    });
+  }
+}
+
+/** Decodes the FORMAT_DESCRIPTION at offset 4 of a file into `decoder` without yielding it. */
+async function primeFormat(fh: FileHandle, file: string, decoder: BinlogEventDecoder): Promise<void> {
+  const head = await readAt(fh, 0, 23, file);
+  if (head.length < 23) return;
+  const size = head.readUInt32LE(4 + 9);
+  if (head[4 + 4] !== 15 || size > 64 * 1024) return;
+  const buf = await readAt(fh, 0, 4 + size, file);
+  const framer = new BinlogFramer(file);
+  for (const f of framer.push(buf)) decoder.decode(f.bytes, { file, offset: f.offset });
+}
+
+/**
+ * Reads binlog files as an async iterator of events. Stops at the end of the last file (or at
+ * `stopPosition`); with `follow`, waits for more bytes and follows ROTATE to the next file in the
+ * same directory until `signal` aborts.
+ */
+export async function* readBinlogFiles(opts: BinlogFileReadOptions): AsyncGenerator<BinlogEvent> {
+  const decoder = new BinlogEventDecoder({ verifyChecksum: opts.verifyChecksum ?? true, ...opts.decoder });
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+  const poll = opts.pollIntervalMs ?? 250;
+  const queue = [...opts.files];
+  let total = 0;
+  let first = true;
+  while (queue.length > 0) {
+    const path = queue.shift()!;
+    const isLast = queue.length === 0;
+    const file = basename(path);
+    const fh = await openFile(path);
+    try {
+      let pos = 0;
+      if (first && opts.startPosition !== undefined && opts.startPosition > 4) {
+        await primeFormat(fh, file, decoder);
+        pos = opts.startPosition;
+      }
+      first = false;
+      const state: FileState = { nextFile: undefined, stopped: false };
+      const follow = Boolean(opts.follow) && isLast;
+      const signal = opts.signal;
+      async function* chunks(): AsyncGenerator<Buffer> {
+        for (;;) {
+          if (signal?.aborted) return;
+          const chunk = await readAt(fh, pos, chunkSize, file);
+          if (chunk.length > 0) {
+            pos += chunk.length;
+            total += chunk.length;
+            opts.onProgress?.(total);
+            yield chunk;
+            continue;
+          }
+          if (!follow || state.nextFile !== undefined || state.stopped) return;
+          try {
+            await sleep(poll, undefined, signal ? { signal } : undefined);
+          } catch {
+            return; // aborted
+          }
+        }
+      }
+      yield* decodeBinlogChunks(chunks(), file, decoder, {
+        startOffset: pos,
+        state,
+        ...(isLast && opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
+      });
+      if (state.stopped || opts.signal?.aborted) return;
+      if (follow && state.nextFile !== undefined) {
+        const next = join(dirname(path), basename(state.nextFile));
+        while (!(await exists(next))) {
+          if (opts.signal?.aborted) return;
+          try {
+            await sleep(poll, undefined, opts.signal ? { signal: opts.signal } : undefined);
+          } catch {
+            return;
+          }
+        }
+        queue.push(next);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Total size of the files (for progress), 0 for those that cannot be read. */
+export async function totalSize(files: string[]): Promise<number> {
+  let sum = 0;
+  for (const f of files) {
+    try {
+      sum += (await stat(f)).size;
+    } catch {
+      // reported when the file is opened
+    }
+  }
+  return sum;
+}

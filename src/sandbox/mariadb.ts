@@ -20,6 +20,7 @@ import {
 } from "./mariadb-template.ts";
 import { assertSandboxName } from "./names.ts";
 import { freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
+import { createSandboxPool } from "./sandbox-pool.ts";
 import { forgetServerAtExit, killServerAtExit, type Watchdog, watchOverServer } from "./watchdog.ts";
 
 export interface MariadbSandboxOptions {
@@ -137,13 +138,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   const { child, port, serverId, watchdog } = started;
   const pid = child.pid!;
   const url = `mysql://root@127.0.0.1:${port}`;
-  const pool = mysql.createPool({
-    host: "127.0.0.1",
-    port,
-    user: "root",
-    connectionLimit: 4,
-    charset: "utf8mb4",
-  });
+  const pool = createSandboxPool(port);
   const replPassword = randomBytes(12).toString("hex");
   try {
     await createReplicationUser(port, replPassword);
@@ -187,8 +182,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
           context: { port },
         });
       }
-      const [rows] = await pool.query(sql, params);
-      return (Array.isArray(rows) ? rows : [rows]) as T[];
+      return pool.query<T>(sql, params);
     },
     disconnect: closePool,
     stop() {

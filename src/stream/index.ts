@@ -16,11 +16,11 @@ export { parseStreamUrl } from "./url.ts";
  */
 export async function openStreamLog(url: string, options: OpenOptions = {}): Promise<StreamLog> {
   const target = parseStreamUrl(url);
-  const shown = redactUrl(url);
   if (target.kind === "sqlite") {
     const sync = new URLSearchParams(url.split("?", 2)[1] ?? "").get("sync") === "normal" ? "normal" : "full";
-    return new BackendStreamLog(SqliteBackend.open(shown, target.path, { sync }), target.stream, options);
+    // A file URL has no secret, and URL normalization would turn file:./x.db into file:///x.db.
+    return new BackendStreamLog(SqliteBackend.open(url, target.path, { sync }), target.stream, options);
   }
-  const backend = await RabbitBackend.open(shown, target, options.connectTimeoutMs);
+  const backend = await RabbitBackend.open(redactUrl(url), target, options.connectTimeoutMs);
   return new BackendStreamLog(backend, target.stream, options);
 }

@@ -317,6 +317,8 @@ export class RabbitBackend implements StreamBackend {
           });
           wake = undefined;
         }
+        // A lost connection fails the reader at once; what it had buffered comes again after the commit.
+        if (ended && open) throw ended;
         const out: StoredRecord[] = [];
         let last: ConsumeMessage | undefined;
         while (out.length < max && buffered.length > 0) {
@@ -326,8 +328,8 @@ export class RabbitBackend implements StreamBackend {
           // A consumer starts at the chunk holding the offset; skip what comes before it.
           if (rec.offset >= minOffset) out.push(rec);
         }
+        // For a stream queue an ack only returns credit: it does not move any committed offset.
         if (last) ch.ack(last, true);
-        if (out.length === 0 && buffered.length === 0 && ended && open) throw ended;
         return out;
       },
       close: async () => {

@@ -1,0 +1,95 @@
+// RabbitMQ-only failures: a refused login, and the broker going away mid-stream. The shared local
+// broker cannot be stopped by a test, so the connection runs through a TCP relay on 127.0.0.1 that
+// the test cuts: to the client this is exactly a broker that vanished.
+import assert from "node:assert/strict";
+import { createServer, type Socket, connect as tcpConnect } from "node:net";
+import { after, test } from "node:test";
+import { isSluiceError } from "../../../src/core/errors.ts";
+import { openStreamLog } from "../../../src/stream/index.ts";
+import type { StreamRecord } from "../../../src/stream/types.ts";
+import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
+
+const BROKER = "amqp://guest:guest@127.0.0.1:5672";
+const cleanup: string[] = [];
+after(async () => {
+  const log = await openStreamLog(BROKER);
+  for (const s of cleanup) await log.deleteStream(s).catch(() => {});
+  await log.close();
+});
+
+async function relay(): Promise<{ port: number; cut: () => void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = tcpConnect(5672, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    cut: () => {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+test("a wrong password is refused with a clear error that hides the password", async () => {
+  await assert.rejects(openStreamLog("amqp://guest:wrong-s3cret@127.0.0.1:5672/x"), (e: unknown) => {
+    assert.ok(isSluiceError(e));
+    assert.equal(e.code, "STREAM_AUTH_FAILED");
+    assert.match(e.describe(), /guest:\*\*\*@127\.0\.0\.1:5672/);
+    assert.doesNotMatch(e.describe(), /wrong-s3cret/);
+    assert.match(e.hint ?? "", /password/);
+    return true;
+  });
+});
+
+test("when the broker goes away, a blocking producer fails and never claims an unwritten record", async () => {
+  const { port, cut } = await relay();
+  const stream = uniqueStream("lost");
+  cleanup.push(stream);
+  const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${port}`);
+  const producer = await log.producer(stream, { policy: "block", maxBatch: 50 });
+  const consumer = await log.consumer(stream, "g");
+  const acked: number[] = [];
+  let failure: unknown;
+  let seq = 0;
+  const writing = (async () => {
+    try {
+      for (;;) {
+        const batch: StreamRecord[] = [];
+        for (let i = 0; i < 50; i++) batch.push(rec(`k${seq % 3}`, seq++, 200));
+        await producer.append(batch);
+        for (const r of batch) acked.push(JSON.parse(Buffer.from(r.value).toString()).seq as number);
+      }
+    } catch (e) {
+      failure = e;
+    }
+  })();
+  while (acked.length < 500) await new Promise((r) => setTimeout(r, 5));
+  cut();
+  await writing;
+  assert.ok(isSluiceError(failure), `a SluiceError, got ${String(failure)}`);
+  assert.equal(failure.code, "STREAM_BROKER_LOST");
+  assert.match(failure.describe(), /127\.0\.0\.1/);
+  // Later appends fail too rather than queueing into nothing.
+  await assert.rejects(producer.append([rec("k", 1)]), (e: unknown) => isSluiceError(e));
+  await assert.rejects(consumer.read({ max: 10, waitMs: 100 }), (e: unknown) => isSluiceError(e));
+  assert.ok(producer.stats().appended === acked.length);
+  await log.close();
+
+  // Every record an append acknowledged is in the stream, in order.
+  const direct = await openStreamLog(BROKER);
+  const got = (await readAll(direct, stream, acked.length)).map(seqOf);
+  assert.ok(got.length >= acked.length);
+  assert.deepEqual(got.slice(0, acked.length), acked);
+  await direct.close();
+});

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+import { test } from "node:test";
+import { isSluiceError } from "../../../src/core/errors.ts";
+import { lagOf } from "../../../src/stream/consumer.ts";
+import { parseStreamUrl } from "../../../src/stream/url.ts";
+
+test("file: URLs resolve relative paths and take ?stream=", () => {
+  assert.deepEqual(parseStreamUrl("file:./sluice.db"), {
+    kind: "sqlite",
+    path: resolve("sluice.db"),
+    stream: undefined,
+  });
+  assert.deepEqual(parseStreamUrl("file:/var/lib/x.db?stream=changes"), {
+    kind: "sqlite",
+    path: "/var/lib/x.db",
+    stream: "changes",
+  });
+  assert.equal(parseStreamUrl("file:///abs/path%20with%20space.db").kind, "sqlite");
+  assert.equal((parseStreamUrl("file:///abs/p%20q.db") as { path: string }).path, "/abs/p q.db");
+});
+
+test("amqp: URLs: the path is the stream, the vhost comes from ?vhost=, the password from the env when absent", () => {
+  assert.deepEqual(parseStreamUrl("amqp://guest:guest@127.0.0.1:5672/changes", {}), {
+    kind: "rabbitmq",
+    host: "127.0.0.1",
+    port: 5672,
+    username: "guest",
+    password: "guest",
+    vhost: "/",
+    stream: "changes",
+  });
+  const t = parseStreamUrl("amqp://sluice@mq.local?vhost=prod", { SLUICE_AMQP_PASSWORD: "from-env" });
+  assert.equal(t.kind, "rabbitmq");
+  if (t.kind !== "rabbitmq") return;
+  assert.equal(t.password, "from-env");
+  assert.equal(t.port, 5672);
+  assert.equal(t.vhost, "prod");
+  assert.equal(t.stream, undefined);
+});
+
+test("bad URLs are usage errors that show the URL without its password and say what to write", () => {
+  const cases: [string, string, RegExp][] = [
+    ["redis://localhost", "USAGE_STREAM_URL", /unknown stream-log scheme 'redis:'/],
+    ["sluice.db", "USAGE_STREAM_URL", /no scheme/],
+    ["file:", "USAGE_STREAM_URL", /no file path/],
+    ["file://host/x.db", "USAGE_STREAM_URL", /no host/],
+    ["amqp://u:topsecret@/s", "USAGE_STREAM_URL", /not a URL/],
+    ["amqp://u:topsecret@h/bad%20name", "USAGE_STREAM_NAME", /invalid stream name 'bad name'/],
+  ];
+  for (const [url, code, message] of cases) {
+    assert.throws(
+      () => parseStreamUrl(url),
+      (e: unknown) => {
+        assert.ok(isSluiceError(e));
+        assert.equal(e.code, code, url);
+        assert.match(e.message, message);
+        assert.ok(e.hint);
+        assert.doesNotMatch(e.describe(), /topsecret/);
+        return true;
+      },
+    );
+  }
+});
+
+test("lag is head - committed, or everything retained when nothing is committed", () => {
+  assert.equal(lagOf(undefined, undefined, undefined), 0);
+  assert.equal(lagOf(99, 0, 39), 60);
+  assert.equal(lagOf(99, 0, undefined), 100);
+  assert.equal(lagOf(99, 50, undefined), 50);
+  assert.equal(lagOf(99, 0, 99), 0);
+  assert.equal(lagOf(10, 0, 20), 0);
+});

@@ -128,11 +128,17 @@ export type BinlogEventData =
 
 export type BinlogEvent = EventCommon & BinlogEventData;
 
+/** The event type(s) whose `type` can be `T` (works for data shapes shared by several type names). */
+export type EventOfType<T extends BinlogEvent["type"]> = BinlogEvent extends infer E
+  ? E extends { type: infer U }
+    ? T extends U
+      ? E & { type: T }
+      : never
+    : never
+  : never;
+
 /** Narrows an event by its type name. */
-export function isEventType<T extends BinlogEventData["type"]>(
-  ev: BinlogEvent,
-  type: T,
-): ev is EventCommon & Extract<BinlogEventData, { type: T }> {
+export function isEventType<T extends BinlogEvent["type"]>(ev: BinlogEvent, type: T): ev is EventOfType<T> {
   return ev.type === type;
 }
 

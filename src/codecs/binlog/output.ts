@@ -143,7 +143,7 @@ function detail(ev: BinlogEvent): string {
     default:
       if ("rows" in ev && ev.rows !== undefined) return rowsEventToText(ev.rows);
       if ("raw" in ev && ev.raw !== undefined)
-        return `type code ${"typeCode" in ev ? ev.typeCode : ev.header.typeCode}, ${ev.raw.length} bytes${"ignorable" in ev && ev.ignorable ? " (ignorable)" : ""}`;
+        return `type code ${ev.header.typeCode}, ${ev.raw.length} bytes${"ignorable" in ev && ev.ignorable ? " (ignorable)" : ""}`;
       return "";
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
+import type { BinlogEvent, EventOfType } from "../../../src/codecs/binlog/events.ts";
 import { SluiceError } from "../../../src/core/errors.ts";
 import { readBinlogFiles } from "../../../src/sources/binlog-file.ts";
 import { DAMAGED, FIXTURES, fixtureNames } from "./helpers.ts";
@@ -18,7 +18,7 @@ async function readAll(name: string, opts: { startPosition?: number; stopPositio
 }
 
 function only<T extends BinlogEvent["type"]>(events: BinlogEvent[], type: T) {
-  return events.filter((e) => e.type === type) as Array<Extract<BinlogEvent, { type: T }>>;
+  return events.filter((e) => e.type === type) as Array<EventOfType<T>>;
 }
 
 describe("every fixture decodes to the end, or ends in a clear error naming file and offset", () => {
@@ -163,12 +163,12 @@ test("MySQL transaction payload: zstd inner events in order, positions inside th
       ["xid", 274, 431, 152],
     ],
   );
-  const q = inner[0] as Extract<BinlogEvent, { type: "query" }>;
+  const q = inner[0] as EventOfType<"query">;
   assert.equal(q.query, "BEGIN");
   assert.equal(q.database, "test");
-  const tm = inner[1] as Extract<BinlogEvent, { type: "table_map" }>;
+  const tm = inner[1] as EventOfType<"table_map">;
   assert.equal(tm.tableMap?.table, "tb1");
-  assert.equal((inner[3] as Extract<BinlogEvent, { type: "xid" }>).xid, 462n);
+  assert.equal((inner[3] as EventOfType<"xid">).xid, 462n);
   assert.equal(events[i + 5]!.type, "rotate");
 });
 

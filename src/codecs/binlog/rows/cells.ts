@@ -107,7 +107,17 @@ function stringCell(buf: Buffer, start: number, end: number, col: ColumnDef): st
   return buf.subarray(start, end);
 }
 
-function fixedStringCell(buf: Buffer, start: number, end: number, col: ColumnDef): CellValue {
+/**
+ * CHAR/BINARY: the server strips the pad characters when it packs the row (spaces, or 0x00 for
+ * binary strings and MariaDB's fixed binary types); binary values are padded back to the column's
+ * length, as SELECT returns them. Text CHARs are returned without trailing spaces by SELECT too.
+ */
+function fixedStringCell(buf: Buffer, start: number, end: number, col: ColumnDef, length: number): CellValue {
+  if (end - start < length && (col.charset === "binary" || isFixedBinaryType(col.dataType))) {
+    const padded = Buffer.alloc(length);
+    buf.copy(padded, 0, start, end);
+    return fixedStringCell(padded, 0, length, col, length);
+  }
   switch (col.dataType) {
     case "uuid":
       if (end - start === 16) return formatUuid(buf, start);
@@ -120,6 +130,10 @@ function fixedStringCell(buf: Buffer, start: number, end: number, col: ColumnDef
       break;
   }
   return stringCell(buf, start, end, col);
+}
+
+function isFixedBinaryType(dataType: string | undefined): boolean {
+  return dataType === "uuid" || dataType === "inet6" || dataType === "inet4" || dataType === "binary";
 }
 
 function enumCell(v: number, col: ColumnDef): CellValue {
@@ -239,7 +253,7 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
       need(c, col, len);
       const s = c.pos;
       c.pos = s + len;
-      return fixedStringCell(buf, s, s + len, col);
+      return fixedStringCell(buf, s, s + len, col, length);
     }
     case ColumnType.ENUM: {
       const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;

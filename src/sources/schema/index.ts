@@ -1,0 +1,10 @@
+/** Table schemas from the server (information_schema), tracked across DDL seen in the binlog stream. */
+export { type DdlTarget, ddlTargets } from "./ddl.ts";
+export {
+  comparePositions,
+  type Position,
+  parseEnumLabels,
+  rowToColumnInfo,
+  type SchemaQuery,
+  SchemaResolver,
+} from "./resolver.ts";

@@ -1,0 +1,214 @@
+import mysql from "mysql2/promise";
+import type { ColumnInfo, ColumnNameSource } from "../../codecs/binlog/rows/names.ts";
+import { SluiceError } from "../../core/errors.ts";
+import { parseMysqlUrl, redactUrl } from "../../core/url.ts";
+import { ddlTargets } from "./ddl.ts";
+
+/**
+ * Column names and types for table maps written with binlog_row_metadata=MINIMAL, from the server's
+ * information_schema, tracked across the DDL seen in the stream.
+ *
+ * Per table it keeps schema versions keyed by binlog position: a version fetched while reading the
+ * event at P is valid from the last DDL on that table before P (or the start) until the next DDL the
+ * stream shows. A DDL on the table closes the current version; the next table map after it refetches
+ * (lazily, in `prepare`). Events before and after an ALTER are thus named by their own version when
+ * the stream is read as it is written (the normal case for change capture). Reading old binlogs
+ * whose table has changed since is the one case a live information_schema cannot answer: the table
+ * map is checked against the version (column count and types), and a mismatch is a SCHEMA_MISMATCH
+ * error naming the table and position, never silently misnamed columns.
+ */
+
+export type Position = { file: string; offset: number };
+
+interface Version {
+  /** Valid for events at or after `from` (undefined: from the beginning)... */
+  from: Position | undefined;
+  /** ...and before `until` (undefined: until further notice). */
+  until: Position | undefined;
+  columns: readonly ColumnInfo[];
+}
+
+/** Runs one parameterised query; the resolver's only contact with the server. */
+export type SchemaQuery = (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
+
+export function comparePositions(a: Position, b: Position): number {
+  if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+  return a.offset - b.offset;
+}
+
+const COLUMNS_SQL = `SELECT COLUMN_NAME AS name, ORDINAL_POSITION AS ordinal, DATA_TYPE AS dataType,
+  COLUMN_TYPE AS columnType, CHARACTER_SET_NAME AS charset
+  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`;
+
+/** Labels of `enum('a','b''c')` / `set(...)` as information_schema.COLUMN_TYPE writes them. */
+export function parseEnumLabels(columnType: string): string[] | undefined {
+  const m = /^(?:enum|set)\((.*)\)$/is.exec(columnType.trim());
+  if (!m) return undefined;
+  const labels: string[] = [];
+  const re = /'((?:[^'\\]|''|\\.)*)'/g;
+  for (let r = re.exec(m[1]!); r !== null; r = re.exec(m[1]!)) {
+    labels.push(r[1]!.replaceAll("''", "'").replace(/\\(.)/g, "$1"));
+  }
+  return labels;
+}
+
+export function rowToColumnInfo(r: Record<string, unknown>): ColumnInfo {
+  const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString("utf8") : v == null ? undefined : String(v));
+  const dataType = (text(r.dataType) ?? "").toLowerCase();
+  const columnType = text(r.columnType) ?? "";
+  const info: ColumnInfo = {
+    name: text(r.name) ?? "",
+    ordinal: Number(r.ordinal),
+    dataType,
+    unsigned: /\bunsigned\b/i.test(columnType),
+  };
+  if (dataType === "enum" || dataType === "set") {
+    const labels = parseEnumLabels(columnType);
+    if (labels) info.labels = labels;
+  }
+  const cs = text(r.charset);
+  if (cs !== undefined) info.charset = cs;
+  return info;
+}
+
+export class SchemaResolver implements ColumnNameSource {
+  readonly #query: SchemaQuery;
+  readonly #close: () => Promise<void>;
+  readonly #versions = new Map<string, Version[]>();
+  /** Last DDL position seen per table key (and per schema, key `schema.`). */
+  readonly #lastDdl = new Map<string, Position>();
+  /** Number of information_schema fetches (for tests and metrics). */
+  fetches = 0;
+
+  constructor(query: SchemaQuery, close: () => Promise<void> = async () => {}) {
+    this.#query = query;
+    this.#close = close;
+  }
+
+  /** A resolver with its own small mysql2 pool (1 connection) to `url`. */
+  static async connect(url: string): Promise<SchemaResolver> {
+    const parsed = parseMysqlUrl(url);
+    const pool = mysql.createPool({
+      host: parsed.host,
+      port: parsed.port,
+      user: parsed.user,
+      connectionLimit: 1,
+      charset: "utf8mb4",
+      ...(parsed.password === undefined ? {} : { password: parsed.password }),
+      ...(parsed.socketPath === undefined ? {} : { socketPath: parsed.socketPath }),
+    });
+    const query: SchemaQuery = async (sql, params) => {
+      try {
+        const [rows] = await pool.query(sql, params);
+        return rows as Array<Record<string, unknown>>;
+      } catch (e) {
+        throw new SluiceError(
+          "SCHEMA_QUERY_FAILED",
+          `information_schema query failed: ${(e as Error).message}`,
+          {
+            context: { url: redactUrl(url) },
+            hint: "the resolver needs SELECT on information_schema (any account sees the columns of tables it can read)",
+            cause: e,
+          },
+        );
+      }
+    };
+    return new SchemaResolver(query, () => pool.end());
+  }
+
+  async close(): Promise<void> {
+    await this.#close();
+  }
+
+  static key(schema: string, table: string): string {
+    return `${schema}.${table}`;
+  }
+
+  /**
+   * Tells the resolver about a QUERY event. DDL on a table closes its current schema version at
+   * `at`; the next table map of it refetches. Returns the tables it invalidated.
+   */
+  noteQuery(sql: string, defaultSchema: string, at: Position): string[] {
+    const touched: string[] = [];
+    for (const t of ddlTargets(sql, defaultSchema)) {
+      if (t.table === undefined) {
+        this.#lastDdl.set(`${t.schema}.`, at);
+        for (const [key, versions] of this.#versions)
+          if (key.startsWith(`${t.schema}.`)) {
+            closeAt(versions, at);
+            touched.push(key);
+          }
+        continue;
+      }
+      const key = SchemaResolver.key(t.schema, t.table);
+      this.#lastDdl.set(key, at);
+      const versions = this.#versions.get(key);
+      if (versions) closeAt(versions, at);
+      touched.push(key);
+    }
+    return touched;
+  }
+
+  /** Makes sure a version of `schema.table` valid at `at` is loaded; call before decoding its table map. */
+  async prepare(schema: string, table: string, at: Position): Promise<void> {
+    if (this.#find(schema, table, at) !== undefined) return;
+    const rows = await this.#query(COLUMNS_SQL, [schema, table]);
+    this.fetches++;
+    const key = SchemaResolver.key(schema, table);
+    const ddl = this.#lastDdlBefore(schema, table, at);
+    const version: Version = { from: ddl, until: undefined, columns: rows.map(rowToColumnInfo) };
+    const versions = this.#versions.get(key) ?? [];
+    versions.push(version);
+    this.#versions.set(key, versions);
+  }
+
+  /** Installs a known version (e.g. a snapshot taken when the stream started). */
+  seed(schema: string, table: string, columns: readonly ColumnInfo[], from?: Position): void {
+    const key = SchemaResolver.key(schema, table);
+    const versions = this.#versions.get(key) ?? [];
+    versions.push({ from, until: undefined, columns });
+    this.#versions.set(key, versions);
+  }
+
+  columnsAt(schema: string, table: string, position: Position): readonly ColumnInfo[] | undefined {
+    const v = this.#find(schema, table, position);
+    if (v === undefined || v.columns.length === 0) return undefined;
+    return v.columns;
+  }
+
+  #find(schema: string, table: string, at: Position): Version | undefined {
+    const versions = this.#versions.get(SchemaResolver.key(schema, table));
+    if (!versions) return undefined;
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const v = versions[i]!;
+      if (v.from !== undefined && comparePositions(at, v.from) < 0) continue;
+      if (v.until !== undefined && comparePositions(at, v.until) >= 0) continue;
+      return v;
+    }
+    return undefined;
+  }
+
+  #lastDdlBefore(schema: string, table: string, at: Position): Position | undefined {
+    const candidates = [
+      this.#lastDdl.get(SchemaResolver.key(schema, table)),
+      this.#lastDdl.get(`${schema}.`),
+    ];
+    let best: Position | undefined;
+    for (const c of candidates)
+      if (
+        c !== undefined &&
+        comparePositions(c, at) <= 0 &&
+        (best === undefined || comparePositions(c, best) > 0)
+      )
+        best = c;
+    return best;
+  }
+}
+
+function closeAt(versions: Version[], at: Position): void {
+  for (const v of versions) {
+    if (v.until !== undefined) continue;
+    if (v.from !== undefined && comparePositions(at, v.from) < 0) continue;
+    v.until = at;
+  }
+}

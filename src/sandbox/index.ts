@@ -8,3 +8,4 @@ export {
   startMariadb,
 } from "./mariadb.ts";
 export { type MemcachedSandbox, type MemcachedSandboxOptions, startMemcached } from "./memcached.ts";
+export { startReplication, waitForReplicaCatchUp } from "./replication.ts";

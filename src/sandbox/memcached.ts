@@ -72,7 +72,7 @@ export async function startMemcached(opts: MemcachedSandboxOptions = {}): Promis
       if (ready) return memcachedHandle(port, pid, dir, watchdog);
       watchdog?.standDown();
       forgetServerAtExit(pid);
-      await terminate(pid, 2_000);
+      await terminate(pid, 0);
       const tail = tailOfFile(logFile);
       if (/in use/i.test(tail) && attempt < 5) continue;
       throw new SluiceError("SANDBOX_START_FAILED", "memcached did not start", {
@@ -101,7 +101,8 @@ function memcachedHandle(
     dir,
     stop() {
       stopping ??= (async () => {
-        await terminate(pid, 5_000);
+        // Nothing to flush, and SIGTERM makes memcached linger for a second.
+        await terminate(pid, 0);
         forgetServerAtExit(pid);
         rmSync(dir, { recursive: true, force: true });
         watchdog?.standDown();

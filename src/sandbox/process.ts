@@ -121,15 +121,20 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return true;
 }
 
-/** Stops `pid`: SIGTERM, then SIGKILL when it has not exited after `graceMs`. Quiet if already gone. */
+/**
+ * Stops `pid`: SIGTERM, then SIGKILL when it has not exited after `graceMs` (0: SIGKILL at once).
+ * Quiet if already gone.
+ */
 export async function terminate(pid: number, graceMs: number): Promise<void> {
   if (!isAlive(pid)) return;
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
+  if (graceMs > 0) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      return;
+    }
+    if (await waitForExit(pid, graceMs)) return;
   }
-  if (await waitForExit(pid, graceMs)) return;
   try {
     process.kill(pid, "SIGKILL");
   } catch {

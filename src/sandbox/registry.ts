@@ -180,7 +180,7 @@ export async function stopRegisteredSandbox(
 ): Promise<{ record: SandboxRecord; wasRunning: boolean }> {
   const record = readRecord(name);
   const wasRunning = isRecordRunning(record);
-  if (wasRunning) await terminate(record.pid, 20_000);
+  if (wasRunning) await terminate(record.pid, record.kind === "memcached" ? 0 : 20_000);
   if (record.removeOnStop) rmSync(record.removeOnStop, { recursive: true, force: true });
   if (record.socket && record.datadir && !record.socket.startsWith(record.datadir)) {
     rmSync(record.socket, { force: true });

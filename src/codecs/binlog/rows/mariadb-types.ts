@@ -3,6 +3,7 @@
  * BINARY(4)) with nothing in the table map that tells them apart; with the type known from the schema
  * they print as the server prints them.
  */
+import { ipv6Address } from "../../net/ip.ts";
 
 /**
  * UUID (MariaDB 10.7+). In the record the five segments of time-based (RFC 4122 v1-v5, variant 1)
@@ -28,7 +29,7 @@ export function formatInet4(buf: Buffer, p: number): string {
   return `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
 }
 
-/** INET6 as MariaDB prints it: RFC 5952 zero compression, IPv4-mapped/compatible in dotted form. */
+/** INET6 as MariaDB prints it: IPv4-mapped/compatible in dotted form, else RFC 5952. */
 export function formatInet6(buf: Buffer, p: number): string {
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(p + 2 * i));
@@ -37,24 +38,5 @@ export function formatInet6(buf: Buffer, p: number): string {
     if (words[5] === 0xffff) return `::ffff:${v4}`;
     if (words[5] === 0 && (words[6] !== 0 || words[7]! > 1)) return `::${v4}`;
   }
-  // Longest run of zero words (first one on ties), compressed only when at least 2 words long.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) return words.map((w) => w.toString(16)).join(":");
-  const head = words.slice(0, bestStart).map((w) => w.toString(16));
-  const tail = words.slice(bestStart + bestLen).map((w) => w.toString(16));
-  return `${head.join(":")}::${tail.join(":")}`;
+  return ipv6Address(buf, p);
 }

@@ -4,12 +4,13 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type mysql from "mysql2/promise";
-import { rowsEventToJson } from "../../../src/codecs/binlog/rows/index.ts";
+import { ColumnType, rowsEventToJson } from "../../../src/codecs/binlog/rows/index.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { SchemaResolver } from "../../../src/sources/schema/index.ts";
 import {
   assertImageMatches,
   COLUMNS,
+  type ColumnCase,
   createTableSql,
   decodeDir,
   insertSql,
@@ -148,3 +149,99 @@ for (const image of ["MINIMAL", "NOBLOB"] as const) {
     assert.deepEqual(counts, { write: ROWS, update: ROWS, delete: ROWS });
   });
 }
+
+test("MariaDB compressed rows events (log_bin_compress) decode like plain ones", async () => {
+  await conn.query(createTableSql("t_zip"));
+  await conn.query("SET GLOBAL log_bin_compress = ON");
+  let inserted: Awaited<ReturnType<typeof snapshot>>;
+  let updated: Awaited<ReturnType<typeof snapshot>>;
+  try {
+    for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_zip", id, id - 1));
+    inserted = await snapshot(conn, "t_zip");
+    await conn.query("UPDATE t_zip SET vc = CONCAT('zipped-', id)");
+    updated = await snapshot(conn, "t_zip");
+    await conn.query("DELETE FROM t_zip");
+  } finally {
+    await conn.query("SET GLOBAL log_bin_compress = OFF");
+  }
+  const resolver = await SchemaResolver.connect(sandbox.url);
+  const { rows } = await decodeDir(sandbox.binlogDir, {
+    names: resolver,
+    beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
+  }).finally(() => resolver.close());
+  const events = rows.filter((e) => e.table.table === "t_zip");
+  assert.ok(
+    events.some((e) => e.typeCode >= 166 && e.typeCode <= 171),
+    `compressed events present: ${events.map((e) => e.typeCode)}`,
+  );
+  let n = 0;
+  for (const ev of events) {
+    for (const row of rowsEventToJson(ev).rows) {
+      n++;
+      if (row.before) {
+        const id = row.before.id as number;
+        assertImageMatches(
+          ev,
+          row.before,
+          (ev.kind === "delete" ? updated : inserted).get(id)!,
+          `before ${id}`,
+        );
+      }
+      if (row.after) {
+        const id = row.after.id as number;
+        assertImageMatches(ev, row.after, (ev.kind === "write" ? inserted : updated).get(id)!, `after ${id}`);
+      }
+    }
+  }
+  assert.equal(n, 3 * ROWS);
+});
+
+test("old temporal formats (mysql56_temporal_format=OFF): TIME, DATETIME, TIMESTAMP", async () => {
+  const cols: ColumnCase[] = [
+    ["tm", "TIME", ["'-838:59:59'", "'838:59:59'", "NULL", "'00:00:00'", "'-01:02:03'"]],
+    [
+      "dtm",
+      "DATETIME",
+      [
+        "'1000-01-01 00:00:00'",
+        "'9999-12-31 23:59:59'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05'",
+      ],
+    ],
+    [
+      "ts",
+      "TIMESTAMP NULL",
+      [
+        "'1970-01-01 00:00:01'",
+        "'2038-01-19 03:14:07'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05'",
+      ],
+    ],
+  ];
+  await conn.query("SET GLOBAL mysql56_temporal_format = OFF");
+  try {
+    await conn.query(createTableSql("t_old", cols));
+  } finally {
+    await conn.query("SET GLOBAL mysql56_temporal_format = ON");
+  }
+  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_old", id, id - 1, cols));
+  const inserted = await snapshot(conn, "t_old");
+  const { rows } = await decodeDir(sandbox.binlogDir);
+  const events = rows.filter((e) => e.table.table === "t_old");
+  assert.deepEqual(
+    events[0]!.table.columns.map((c) => c.type),
+    [ColumnType.LONG, ColumnType.TIME, ColumnType.DATETIME, ColumnType.TIMESTAMP],
+  );
+  let n = 0;
+  for (const ev of events)
+    for (const row of rowsEventToJson(ev).rows) {
+      n++;
+      const id = row.after!.id as number;
+      assert.equal(assertImageMatches(ev, row.after!, inserted.get(id)!, `old id=${id}`).length, 4);
+    }
+  assert.equal(n, ROWS);
+});

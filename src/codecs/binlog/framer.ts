@@ -26,6 +26,8 @@ export class BinlogFramer {
   /** Bytes of an incomplete event (or magic) carried over between chunks. */
   private carry: Buffer | undefined;
   private carryLen = 0;
+  /** A damage found after some events of the same chunk: thrown on the next call. */
+  private failure: unknown;
 
   constructor(file: string, startOffset = 0) {
     this.file = file;
@@ -46,7 +48,19 @@ export class BinlogFramer {
 
   /** Feeds the next chunk; returns the events it completes. Throws BINLOG_NOT_A_BINLOG / BINLOG_BAD_EVENT. */
   push(chunk: Buffer): FramedEvent[] {
+    if (this.failure) throw this.failure;
     const out: FramedEvent[] = [];
+    try {
+      return this.scan(chunk, out);
+    } catch (e) {
+      // Hand out the events before the damage first; the error comes with the next call.
+      if (out.length === 0) throw e;
+      this.failure = e;
+      return out;
+    }
+  }
+
+  private scan(chunk: Buffer, out: FramedEvent[]): FramedEvent[] {
     let buf: Buffer = chunk;
     let base = this.fed; // file offset of buf[0]
     this.fed += chunk.length;
@@ -92,6 +106,7 @@ export class BinlogFramer {
 
   /** At the end of the input: throws BINLOG_TRUNCATED when an incomplete event is left over. */
   end(): void {
+    if (this.failure) throw this.failure;
     if (this.pending > 0) {
       const have = this.pending;
       const size =

@@ -87,6 +87,8 @@ export class MysqlConnection {
   private readonly closeListeners: ((e: SluiceError) => void)[] = [];
   /** Bytes received from the server (after TLS), for metrics. */
   bytesReceived = 0;
+  /** When the last bytes arrived (ms since the epoch), to notice a silent connection. */
+  lastReceivedAt = Date.now();
 
   private constructor(target: MysqlTarget, socket: Socket, highWaterMarkBytes: number) {
     this.target = target;
@@ -142,6 +144,7 @@ export class MysqlConnection {
   private attach(socket: Socket | TLSSocket): void {
     socket.on("data", (chunk: Buffer) => {
       this.bytesReceived += chunk.length;
+      this.lastReceivedAt = Date.now();
       try {
         this.parser.push(chunk);
       } catch (e) {

@@ -1,4 +1,5 @@
-import { ABSENT, type CellValue, JsonDiffList, JsonText } from "../codecs/binlog/rows/types.ts";
+import { cellToJson } from "../codecs/binlog/rows/output.ts";
+import { ABSENT, type CellValue, type ColumnDef } from "../codecs/binlog/rows/types.ts";
 import type { ChangeKind } from "./filter.ts";
 
 /**
@@ -49,37 +50,12 @@ export interface TransactionRef {
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 /**
- * A decoded cell as a JSON value. Rule (documented in docs/cdc.md): integers stay numbers up to
- * 2^53, beyond that (bigint) decimal strings; DECIMAL, temporal and text values are strings as the
- * server prints them; binary strings `{"$binary": "<base64>"}`; JSON columns the parsed document;
- * JSON diffs of partial updates `{"$jsonDiff": [...]}`. ABSENT cells are never passed here.
+ * The named image of a row, keeping the columns `keep` allows; ABSENT cells are left out. Values
+ * follow the binlog output contract (docs/binlog-values.md), the same as `sluice binlog read`.
  */
-export function cellToJson(v: Exclude<CellValue, typeof ABSENT>): JsonValue {
-  if (v === null || typeof v === "number" || typeof v === "string") return v;
-  if (typeof v === "bigint") return v.toString();
-  if (Buffer.isBuffer(v)) return { $binary: v.toString("base64") };
-  if (v instanceof JsonText) {
-    try {
-      return JSON.parse(v.text) as JsonValue;
-    } catch {
-      return v.text;
-    }
-  }
-  if (v instanceof JsonDiffList) {
-    return {
-      $jsonDiff: v.diffs.map((d) => ({
-        op: d.op,
-        path: d.path,
-        ...(d.value !== undefined ? { value: d.value.text } : {}),
-      })),
-    };
-  }
-  return String(v);
-}
-
-/** Builds the named image of a row, keeping the columns `keep` allows; ABSENT cells are left out. */
 export function namedImage(
   cells: readonly CellValue[],
+  columns: readonly ColumnDef[],
   names: readonly string[],
   keep: ((name: string) => boolean) | undefined,
 ): Record<string, JsonValue> {
@@ -89,7 +65,7 @@ export function namedImage(
     if (c === undefined || c === ABSENT) continue;
     const name = names[i]!;
     if (keep && !keep(name)) continue;
-    out[name] = cellToJson(c);
+    out[name] = cellToJson(c, columns[i]!) as JsonValue;
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { columnName } from "../codecs/binlog/rows/output.ts";
 import type { RowsEvent, TableMapEvent } from "../codecs/binlog/rows/types.ts";
 import type { BinlogPosition } from "../codecs/binlog/types.ts";
 import { SluiceError } from "../core/errors.ts";
@@ -201,7 +202,7 @@ export class ChangeTransformer {
   private shape(t: TableMapEvent): TableShape {
     let s = this.shapes.get(t);
     if (s) return s;
-    const names = t.columns.map((c, i) => c.name ?? `@${i + 1}`);
+    const names = t.columns.map(columnName);
     let pk: string[] | undefined;
     if (t.primaryKey && t.primaryKey.length > 0) pk = t.primaryKey.map((k) => names[k.column]!);
     else {
@@ -238,8 +239,10 @@ export class ChangeTransformer {
     const out: CdcOutput[] = [];
     for (let i = 0; i < re.rows.length; i++) {
       const row = re.rows[i]!;
-      const before = row.before ? namedImage(row.before, shape.names, undefined) : undefined;
-      const after = row.after ? namedImage(row.after, shape.names, undefined) : undefined;
+      const before = row.before
+        ? namedImage(row.before, re.table.columns, shape.names, undefined)
+        : undefined;
+      const after = row.after ? namedImage(row.after, re.table.columns, shape.names, undefined) : undefined;
       if (where && !where({ kind, schema, table, before, after })) continue;
       const identity = kind === "insert" ? after : before;
       let pk: Record<string, JsonValue> | null = null;

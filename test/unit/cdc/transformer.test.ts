@@ -264,7 +264,7 @@ test("values: bigint as string, binary as base64, JSON parsed, NULL kept", () =>
   ]);
   assert.deepEqual(changesOf(out)[0]!.after, {
     big: "9223372036854775808",
-    bin: { $binary: "AQL/" },
+    bin: { base64: "AQL/" },
     doc: { a: [1, true] },
     n: null,
   });

@@ -1,0 +1,120 @@
+import Database from "better-sqlite3";
+import { SluiceError } from "../../core/errors.ts";
+import type { ChangeChunk } from "../types.ts";
+import {
+  binlogRecordOf,
+  columnRecordsOf,
+  groupEntries,
+  type HistoryCounts,
+  type HistoryEntry,
+  type HistoryQuery,
+  type HistoryStore,
+  historySql,
+  rowRecordOf,
+} from "./records.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS binlog (
+  id INTEGER PRIMARY KEY,
+  gtid TEXT,
+  file TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  server_id INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  UNIQUE (file, pos)
+);
+CREATE INDEX IF NOT EXISTS binlog_gtid ON binlog (gtid);
+CREATE TABLE IF NOT EXISTS "row" (
+  binlog_id INTEGER NOT NULL,
+  event_pos INTEGER NOT NULL,
+  row_index INTEGER NOT NULL,
+  schema_name TEXT NOT NULL,
+  table_name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  pk TEXT,
+  PRIMARY KEY (binlog_id, event_pos, row_index)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS row_table_pk ON "row" (schema_name, table_name, pk);
+CREATE TABLE IF NOT EXISTS "column" (
+  binlog_id INTEGER NOT NULL,
+  event_pos INTEGER NOT NULL,
+  row_index INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  ord INTEGER NOT NULL,
+  before_value TEXT,
+  after_value TEXT,
+  PRIMARY KEY (binlog_id, event_pos, row_index, name)
+) WITHOUT ROWID;
+`;
+
+/** The change-history store in an embedded SQLite file (WAL). */
+export class SqliteHistoryStore implements HistoryStore {
+  readonly kind = "sqlite" as const;
+  readonly db: Database.Database;
+  private readonly insertBinlog: Database.Statement;
+  private readonly selectBinlog: Database.Statement;
+  private readonly insertRow: Database.Statement;
+  private readonly insertColumn: Database.Statement;
+  private readonly writeTx: (chunk: ChangeChunk) => void;
+
+  constructor(path: string) {
+    try {
+      this.db = new Database(path);
+    } catch (e) {
+      throw new SluiceError(
+        "HISTORY_OPEN",
+        `cannot open the history store ${path}: ${(e as Error).message}`,
+        {
+          context: { path },
+          hint: "check the path and its directory's permissions",
+          cause: e,
+        },
+      );
+    }
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 10000");
+    this.db.exec(SCHEMA);
+    this.insertBinlog = this.db.prepare(
+      "INSERT OR IGNORE INTO binlog (gtid, file, pos, server_id, timestamp) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.selectBinlog = this.db.prepare("SELECT id FROM binlog WHERE file = ? AND pos = ?").pluck();
+    this.insertRow = this.db.prepare(
+      `INSERT OR IGNORE INTO "row" (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertColumn = this.db.prepare(
+      `INSERT OR IGNORE INTO "column" (binlog_id, event_pos, row_index, name, ord, before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.writeTx = this.db.transaction((chunk: ChangeChunk) => {
+      const b = binlogRecordOf(chunk);
+      this.insertBinlog.run(b.gtid, b.file, b.pos, b.serverId, b.timestamp);
+      const id = this.selectBinlog.get(b.file, b.pos) as number;
+      for (const e of chunk.changes) {
+        const r = rowRecordOf(e);
+        // A row already there came with all its columns (same transaction): skip them too.
+        if (this.insertRow.run(id, r.eventPos, r.rowIndex, r.schema, r.table, r.kind, r.pk).changes === 0)
+          continue;
+        for (const c of columnRecordsOf(e))
+          this.insertColumn.run(id, c.eventPos, c.rowIndex, c.name, c.ord, c.before, c.after);
+      }
+    });
+  }
+
+  async writeChunk(chunk: ChangeChunk): Promise<void> {
+    this.writeTx(chunk);
+  }
+
+  async query(q: HistoryQuery): Promise<HistoryEntry[]> {
+    const { sql, params } = historySql(q, (n) => `"${n}"`);
+    return groupEntries(this.db.prepare(sql).all(...params) as Parameters<typeof groupEntries>[0]);
+  }
+
+  async counts(): Promise<HistoryCounts> {
+    const one = (t: string) => this.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number;
+    return { binlog: one("binlog"), row: one(`"row"`), column: one(`"column"`) };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -4,7 +4,7 @@
  * 127.0.0.1 and a replication user. Ready in about a second; killed and removed when their owner
  * dies, unless started `detached` (the CLI's `sandbox start`, which is meant to outlive the CLI).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +21,7 @@ import {
 import { assertSandboxName } from "./names.ts";
 import { freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
 import { createSandboxPool } from "./sandbox-pool.ts";
-import { forgetServerAtExit, killServerAtExit, type Watchdog, watchOverServer } from "./watchdog.ts";
+import { guardServer, type ServerGuard } from "./watchdog.ts";
 
 export interface MariadbSandboxOptions {
   /** Default: generated, unique. Names the datadir (`<baseDir>/<name>`). */
@@ -47,8 +47,8 @@ export interface MariadbSandboxOptions {
   /** Do not delete the datadir on stop (nor when the owner dies). */
   keep?: boolean;
   /**
-   * Leave the server running when this process ends: no watchdog, no kill at exit. For the CLI's
-   * `sandbox start`; whoever starts it so must stop it (`stopRegisteredSandbox` or `stop()`).
+   * Leave the server running when this process ends (once it is ready: a start cut short still
+   * cleans up). For the CLI's `sandbox start`; whoever starts it so must stop it.
    */
   detached?: boolean;
   /** How long to wait for the first successful connection. Default 60 s. */
@@ -122,7 +122,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     if (!socket.startsWith(datadir)) rmSync(socket, { force: true });
   };
 
-  let started: { child: ChildProcess; port: number; serverId: number; watchdog: Watchdog | undefined };
+  let started: Awaited<ReturnType<typeof spawnUntilReady>>;
   try {
     started = await spawnUntilReady(opts, bin.mariadbd, {
       datadir,
@@ -135,8 +135,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     cleanupFiles();
     throw e;
   }
-  const { child, port, serverId, watchdog } = started;
-  const pid = child.pid!;
+  const { pid, port, serverId, guard } = started;
   const url = `mysql://root@127.0.0.1:${port}`;
   const pool = createSandboxPool(port);
   const replPassword = randomBytes(12).toString("hex");
@@ -145,8 +144,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   } catch (e) {
     await pool.end().catch(() => {});
     await terminate(pid, 10_000);
-    watchdog?.standDown();
-    forgetServerAtExit(pid);
+    guard.release();
     cleanupFiles();
     throw new SluiceError("SANDBOX_SETUP_FAILED", `could not create the replication user on ${url}`, {
       context: { datadir },
@@ -154,6 +152,8 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     });
   }
 
+  // A detached server is the caller's from here on.
+  if (opts.detached) guard.release();
   let poolOpen = true;
   const closePool = async () => {
     if (!poolOpen) return;
@@ -190,9 +190,8 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
         await closePool();
         // SIGTERM is mariadbd's normal shutdown; a throwaway server gets 20 s before SIGKILL.
         await terminate(pid, 20_000);
-        forgetServerAtExit(pid);
         cleanupFiles();
-        watchdog?.standDown();
+        guard.release();
       })();
       return stopping;
     },
@@ -265,9 +264,13 @@ async function spawnUntilReady(
   opts: MariadbSandboxOptions,
   mariadbd: string,
   files: ServerFiles,
-): Promise<{ child: ChildProcess; port: number; serverId: number; watchdog: Watchdog | undefined }> {
+): Promise<{ pid: number; port: number; serverId: number; guard: ServerGuard }> {
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   const maxAttempts = 5;
+  const removePaths = [
+    ...(files.removeOnStop ? [files.removeOnStop] : []),
+    ...(files.socket.startsWith(files.datadir) ? [] : [files.socket]),
+  ];
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freeLoopbackPort());
     const serverId = opts.serverId ?? port;
@@ -277,20 +280,26 @@ async function spawnUntilReady(
       detached: true,
     });
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    let spawnError: Error | undefined;
     child.on("exit", (code, signal) => {
       exited = { code, signal };
     });
-    child.on("error", (e) => {
-      spawnError = e;
+    const spawned = await new Promise<Error | undefined>((resolve) => {
+      child.once("spawn", () => resolve(undefined));
+      child.once("error", resolve);
     });
+    if (spawned || child.pid === undefined) {
+      throw new SluiceError(
+        "SANDBOX_START_FAILED",
+        `cannot run ${mariadbd}: ${spawned?.message ?? "no pid"}`,
+        {
+          hint: "apt-get install mariadb-server",
+        },
+      );
+    }
     child.unref();
     const pid = child.pid;
-    let watchdog: Watchdog | undefined;
-    if (pid !== undefined && !opts.detached) {
-      watchdog = watchOverServer(pid, files.datadir, files.removeOnStop);
-      killServerAtExit(pid);
-    }
+    // Guarded from the first moment: a start cut short (even by SIGKILL) leaves nothing behind.
+    const guard = guardServer(pid, `--datadir=${files.datadir} `, removePaths);
     const giveUp = (message: string, hint: string): never => {
       throw new SluiceError("SANDBOX_START_FAILED", message, {
         context: { datadir: files.datadir, port, errorLog: files.errorLogFile },
@@ -299,13 +308,8 @@ async function spawnUntilReady(
     };
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (spawnError) {
-        watchdog?.standDown();
-        giveUp(`cannot run ${mariadbd}: ${spawnError.message}`, "apt-get install mariadb-server");
-      }
-      if (exited || (pid !== undefined && !isAlive(pid))) {
-        watchdog?.standDown();
-        if (pid !== undefined) forgetServerAtExit(pid);
+      if (exited || !isAlive(pid)) {
+        guard.release();
         const newLog = readFrom(files.errorLogFile, logSizeBefore);
         const portTaken = /Address already in use/i.test(newLog) && /TCP\/IP/i.test(newLog);
         if (portTaken && opts.port === undefined && attempt < maxAttempts) break;
@@ -316,11 +320,10 @@ async function spawnUntilReady(
           "read the error log below; a bad extraArgs flag is the usual cause",
         );
       }
-      if (await canConnect(files.socket)) return { child, port, serverId, watchdog };
+      if (await canConnect(files.socket)) return { pid, port, serverId, guard };
       if (Date.now() > deadline) {
-        if (pid !== undefined) await terminate(pid, 5_000);
-        watchdog?.standDown();
-        if (pid !== undefined) forgetServerAtExit(pid);
+        await terminate(pid, 5_000);
+        guard.release();
         giveUp(
           `mariadbd did not accept connections within ${timeoutMs} ms`,
           "the machine may be overloaded; see the error log below",

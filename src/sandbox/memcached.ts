@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SluiceError } from "../core/errors.ts";
 import { findExecutable, freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
-import { forgetServerAtExit, killServerAtExit, type Watchdog, watchOverServer } from "./watchdog.ts";
+import { guardServer, type ServerGuard } from "./watchdog.ts";
 
 export interface MemcachedSandboxOptions {
   /** Item memory, in MiB. Default 64. */
@@ -55,24 +55,28 @@ export async function startMemcached(opts: MemcachedSandboxOptions = {}): Promis
         { stdio: ["ignore", log, log], detached: true },
       );
       closeSync(log);
-      child.on("error", () => {});
+      const spawned = await new Promise<Error | undefined>((resolve) => {
+        child.once("spawn", () => resolve(undefined));
+        child.once("error", resolve);
+      });
+      if (spawned || child.pid === undefined) {
+        throw new SluiceError(
+          "SANDBOX_START_FAILED",
+          `cannot run ${memcached}: ${spawned?.message ?? "no pid"}`,
+          {
+            hint: "apt-get install -y memcached",
+          },
+        );
+      }
       child.unref();
       const pid = child.pid;
-      if (pid === undefined) {
-        throw new SluiceError("SANDBOX_START_FAILED", `cannot run ${memcached}`, {
-          hint: "apt-get install -y memcached",
-        });
+      const guard = guardServer(pid, memcachedMarker(port), [dir]);
+      if (await waitForMemcached(port, pid, 10_000)) {
+        if (opts.detached) guard.release();
+        return memcachedHandle(port, pid, dir, guard);
       }
-      let watchdog: Watchdog | undefined;
-      if (!opts.detached) {
-        watchdog = watchOverServer(pid, memcachedMarker(port), dir);
-        killServerAtExit(pid);
-      }
-      const ready = await waitForMemcached(port, pid, 10_000);
-      if (ready) return memcachedHandle(port, pid, dir, watchdog);
-      watchdog?.standDown();
-      forgetServerAtExit(pid);
       await terminate(pid, 0);
+      guard.release();
       const tail = tailOfFile(logFile);
       if (/in use/i.test(tail) && attempt < 5) continue;
       throw new SluiceError("SANDBOX_START_FAILED", "memcached did not start", {
@@ -86,12 +90,7 @@ export async function startMemcached(opts: MemcachedSandboxOptions = {}): Promis
   }
 }
 
-function memcachedHandle(
-  port: number,
-  pid: number,
-  dir: string,
-  watchdog: Watchdog | undefined,
-): MemcachedSandbox {
+function memcachedHandle(port: number, pid: number, dir: string, guard: ServerGuard): MemcachedSandbox {
   let stopping: Promise<void> | undefined;
   return {
     port,
@@ -103,9 +102,8 @@ function memcachedHandle(
       stopping ??= (async () => {
         // Nothing to flush, and SIGTERM makes memcached linger for a second.
         await terminate(pid, 0);
-        forgetServerAtExit(pid);
         rmSync(dir, { recursive: true, force: true });
-        watchdog?.standDown();
+        guard.release();
       })();
       return stopping;
     },
@@ -116,27 +114,31 @@ async function waitForMemcached(port: number, pid: number, timeoutMs: number): P
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) return false;
-    if (await answersVersion(port)) return true;
+    // Another memcached may have taken the port first: ready means ours answers.
+    if ((await memcachedPid(port)) === pid) return true;
     await sleep(20);
   }
   return false;
 }
 
-/** True when a memcached on `port` answers the text protocol's `version` command. */
-export function answersVersion(port: number): Promise<boolean> {
+/** The pid a memcached on `port` reports in `stats`, or undefined when nothing answers so. */
+export function memcachedPid(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const sock = connect({ host: "127.0.0.1", port });
     let reply = "";
-    const done = (ok: boolean) => {
+    const done = (pid: number | undefined) => {
       sock.destroy();
-      resolve(ok);
+      resolve(pid);
     };
-    sock.setTimeout(1_000, () => done(false));
-    sock.on("error", () => done(false));
-    sock.on("connect", () => sock.write("version\r\n"));
+    sock.setTimeout(1_000, () => done(undefined));
+    sock.on("error", () => done(undefined));
+    sock.on("connect", () => sock.write("stats\r\n"));
     sock.on("data", (d) => {
       reply += d.toString("latin1");
-      if (reply.includes("\r\n")) done(reply.startsWith("VERSION "));
+      if (reply.endsWith("END\r\n") || reply.startsWith("ERROR")) {
+        const m = /^STAT pid (\d+)\r$/m.exec(reply);
+        done(m ? Number(m[1]) : undefined);
+      }
     });
   });
 }

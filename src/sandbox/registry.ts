@@ -84,7 +84,7 @@ export function isRecordRunning(rec: SandboxRecord): boolean {
   if (!isAlive(rec.pid)) return false;
   const cmd = commandLineOf(rec.pid);
   if (cmd === undefined) return false;
-  const marker = rec.kind === "mariadb" ? `--datadir=${rec.datadir}` : memcachedMarker(rec.port);
+  const marker = rec.kind === "mariadb" ? `--datadir=${rec.datadir} ` : memcachedMarker(rec.port);
   return cmd.includes(marker);
 }
 

@@ -4,7 +4,6 @@
  * 127.0.0.1 and a replication user. Ready in about a second; killed and removed when their owner
  * dies, unless started `detached` (the CLI's `sandbox start`, which is meant to outlive the CLI).
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +18,7 @@ import {
   templateDatadir,
 } from "./mariadb-template.ts";
 import { assertSandboxName } from "./names.ts";
-import { freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
+import { freeLoopbackPort, isAlive, spawnServer, tailOfFile, terminate } from "./process.ts";
 import { createSandboxPool } from "./sandbox-pool.ts";
 import { guardServer, type ServerGuard } from "./watchdog.ts";
 
@@ -275,29 +274,16 @@ async function spawnUntilReady(
     const port = opts.port ?? (await freeLoopbackPort());
     const serverId = opts.serverId ?? port;
     const logSizeBefore = fileSize(files.errorLogFile);
-    const child = spawn(mariadbd, mariadbdArgs(opts, files, port, serverId), {
-      stdio: "ignore",
-      detached: true,
-    });
+    const { child, pid } = await spawnServer(
+      mariadbd,
+      mariadbdArgs(opts, files, port, serverId),
+      "ignore",
+      "apt-get install mariadb-server",
+    );
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     child.on("exit", (code, signal) => {
       exited = { code, signal };
     });
-    const spawned = await new Promise<Error | undefined>((resolve) => {
-      child.once("spawn", () => resolve(undefined));
-      child.once("error", resolve);
-    });
-    if (spawned || child.pid === undefined) {
-      throw new SluiceError(
-        "SANDBOX_START_FAILED",
-        `cannot run ${mariadbd}: ${spawned?.message ?? "no pid"}`,
-        {
-          hint: "apt-get install mariadb-server",
-        },
-      );
-    }
-    child.unref();
-    const pid = child.pid;
     // Guarded from the first moment: a start cut short (even by SIGKILL) leaves nothing behind.
     const guard = guardServer(pid, `--datadir=${files.datadir} `, removePaths);
     const giveUp = (message: string, hint: string): never => {

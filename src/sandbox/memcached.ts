@@ -2,14 +2,13 @@
  * Throwaway memcached servers: a free loopback port, TCP only, with the same orphan protection as the
  * MariaDB sandboxes.
  */
-import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SluiceError } from "../core/errors.ts";
-import { findExecutable, freeLoopbackPort, isAlive, tailOfFile, terminate } from "./process.ts";
+import { findExecutable, freeLoopbackPort, isAlive, spawnServer, tailOfFile, terminate } from "./process.ts";
 import { guardServer, type ServerGuard } from "./watchdog.ts";
 
 export interface MemcachedSandboxOptions {
@@ -49,27 +48,17 @@ export async function startMemcached(opts: MemcachedSandboxOptions = {}): Promis
     for (let attempt = 1; ; attempt++) {
       const port = await freeLoopbackPort();
       const log = openSync(logFile, "w");
-      const child = spawn(
-        memcached,
-        ["-u", "root", "-l", "127.0.0.1", "-p", String(port), "-U", "0", "-m", String(memoryMb)],
-        { stdio: ["ignore", log, log], detached: true },
-      );
-      closeSync(log);
-      const spawned = await new Promise<Error | undefined>((resolve) => {
-        child.once("spawn", () => resolve(undefined));
-        child.once("error", resolve);
-      });
-      if (spawned || child.pid === undefined) {
-        throw new SluiceError(
-          "SANDBOX_START_FAILED",
-          `cannot run ${memcached}: ${spawned?.message ?? "no pid"}`,
-          {
-            hint: "apt-get install -y memcached",
-          },
-        );
+      let pid: number;
+      try {
+        ({ pid } = await spawnServer(
+          memcached,
+          ["-u", "root", "-l", "127.0.0.1", "-p", String(port), "-U", "0", "-m", String(memoryMb)],
+          ["ignore", log, log],
+          "apt-get install -y memcached",
+        ));
+      } finally {
+        closeSync(log);
       }
-      child.unref();
-      const pid = child.pid;
       const guard = guardServer(pid, memcachedMarker(port), [dir]);
       if (await waitForMemcached(port, pid, 10_000)) {
         if (opts.detached) guard.release();

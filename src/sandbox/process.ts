@@ -2,7 +2,7 @@
  * Process plumbing shared by the sandboxes: finding binaries, free loopback ports, liveness checks
  * that see through zombies, bounded waits and the tail of a log file for error messages.
  */
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, type StdioOptions, spawn, spawnSync } from "node:child_process";
 import { accessSync, closeSync, constants, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
@@ -159,4 +159,28 @@ export function tailOfFile(path: string, lines = 25): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * Spawns a server in its own session (so signals to our process group do not reach it, and it can
+ * outlive us when asked to) and waits until it runs. Throws with `installHint` when it cannot run.
+ */
+export async function spawnServer(
+  file: string,
+  args: readonly string[],
+  stdio: StdioOptions,
+  installHint: string,
+): Promise<{ child: ChildProcess; pid: number }> {
+  const child = spawn(file, args, { stdio, detached: true });
+  const failed = await new Promise<Error | undefined>((resolve) => {
+    child.once("spawn", () => resolve(undefined));
+    child.once("error", resolve);
+  });
+  if (failed || child.pid === undefined) {
+    throw new SluiceError("SANDBOX_START_FAILED", `cannot run ${file}: ${failed?.message ?? "no pid"}`, {
+      hint: installHint,
+    });
+  }
+  child.unref();
+  return { child, pid: child.pid };
 }

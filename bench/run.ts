@@ -7,7 +7,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import type { BenchModule, BenchSection } from "./types.ts";
 
-const registry: Record<string, () => Promise<{ default: BenchModule }>> = {};
+const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
+  "stream-log": () => import("./stream-log.ts"),
+};
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");

@@ -20,7 +20,7 @@
  * - The head offset: there is no query for it, so `bounds` consumes from `last` (which starts at the
  *   last chunk) and takes the highest offset that arrives before a short quiet period; `first` is the
  *   first offset delivered from `first`. Both are exact unless the broker stalls mid-chunk for longer
- *   than the quiet period, and are only used for info, lag and resolving `latest`.
+ *   than the quiet period, and are only used for info and lag.
  * Records: the key travels in the `sluice-key` header, the timestamp in the AMQP timestamp property
  * (milliseconds), user headers as further headers.
  */
@@ -42,8 +42,11 @@ type ConsumeMessage = amqp.ConsumeMessage;
 
 const KEY_HEADER = "sluice-key";
 const OFFSET_HEADER = "x-stream-offset";
-/** How long `bounds` waits for the first record of a possibly empty stream. */
-const FIRST_RECORD_WAIT_MS = 300;
+/**
+ * How long a new subscription waits for its first delivery before taking the stream as empty (or
+ * caught up). Deliveries of existing records come within milliseconds; the margin is for a loaded machine.
+ */
+const FIRST_RECORD_WAIT_MS = 1000;
 /** Quiet time after which the last chunk is taken as complete. */
 const QUIET_MS = 100;
 
@@ -251,10 +254,9 @@ export class RabbitBackend implements StreamBackend {
     this.live();
     let start: number | "first" | "next";
     if (from === "earliest") start = "first";
-    else if (from === "latest") {
-      const { head } = await this.bounds(stream);
-      start = head === undefined ? "first" : head + 1;
-    } else start = from;
+    // "next" is the broker's own latest: the first record written after the consumer attaches.
+    else if (from === "latest") start = "next";
+    else start = from;
     const ch = await this.conn.createChannel();
     const buffered: ConsumeMessage[] = [];
     let wake: (() => void) | undefined;

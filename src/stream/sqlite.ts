@@ -50,7 +50,10 @@ export class SqliteBackend implements StreamBackend {
   readonly adapter = "sqlite" as const;
   private readonly db: Database.Database;
   private readonly lastRetention = new Map<string, number>();
-  private readonly writeStatements = new Map<string, Database.Statement>();
+  private readonly appenders = new Map<
+    string,
+    Database.Transaction<(records: readonly StreamRecord[], now: number) => void>
+  >();
   private closed = false;
 
   private constructor(
@@ -122,36 +125,9 @@ export class SqliteBackend implements StreamBackend {
 
   async write(stream: string, records: readonly StreamRecord[]): Promise<void> {
     this.check();
-    let insert = this.writeStatements.get(stream);
-    if (!insert) {
-      insert = this.db.prepare(
-        `INSERT INTO ${table(stream)} (offset, key, value, ts, appended_at, headers) VALUES (?, ?, ?, ?, ?, ?)`,
-      );
-      this.writeStatements.set(stream, insert);
-    }
-    const stmt = insert;
     const now = Date.now();
     try {
-      this.db
-        .transaction(() => {
-          const row = this.db.prepare("SELECT next_offset FROM sluice_streams WHERE name = ?").get(stream) as
-            | { next_offset: number }
-            | undefined;
-          if (!row) throw this.noStream(stream);
-          let offset = row.next_offset;
-          let bytes = 0;
-          for (const r of records) {
-            const value = Buffer.isBuffer(r.value)
-              ? r.value
-              : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-            stmt.run(offset++, r.key, value, r.timestamp, now, r.headers ? JSON.stringify(r.headers) : null);
-            bytes += value.byteLength;
-          }
-          this.db
-            .prepare("UPDATE sluice_streams SET next_offset = ?, bytes = bytes + ? WHERE name = ?")
-            .run(offset, bytes, stream);
-        })
-        .immediate();
+      this.appender(stream).immediate(records, now);
     } catch (e) {
       if (e instanceof SluiceError) throw e;
       throw new SluiceError("STREAM_APPEND_FAILED", `append failed: ${messageOf(e)}`, {
@@ -165,6 +141,37 @@ export class SqliteBackend implements StreamBackend {
       this.lastRetention.set(stream, now);
       this.applyRetention(stream, now);
     }
+  }
+
+  /** One prepared transaction per stream: statements are prepared once, not per batch. */
+  private appender(
+    stream: string,
+  ): Database.Transaction<(records: readonly StreamRecord[], now: number) => void> {
+    let append = this.appenders.get(stream);
+    if (append) return append;
+    const insert = this.db.prepare(
+      `INSERT INTO ${table(stream)} (offset, key, value, ts, appended_at, headers) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    const selectNext = this.db.prepare("SELECT next_offset FROM sluice_streams WHERE name = ?");
+    const updateNext = this.db.prepare(
+      "UPDATE sluice_streams SET next_offset = ?, bytes = bytes + ? WHERE name = ?",
+    );
+    append = this.db.transaction((records: readonly StreamRecord[], now: number) => {
+      const row = selectNext.get(stream) as { next_offset: number } | undefined;
+      if (!row) throw this.noStream(stream);
+      let offset = row.next_offset;
+      let bytes = 0;
+      for (const r of records) {
+        const value = Buffer.isBuffer(r.value)
+          ? r.value
+          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+        insert.run(offset++, r.key, value, r.timestamp, now, r.headers ? JSON.stringify(r.headers) : null);
+        bytes += value.byteLength;
+      }
+      updateNext.run(offset, bytes, stream);
+    });
+    this.appenders.set(stream, append);
+    return append;
   }
 
   private noStream(stream: string): SluiceError {
@@ -326,7 +333,7 @@ export class SqliteBackend implements StreamBackend {
         this.db.prepare("DELETE FROM sluice_offsets WHERE stream = ?").run(stream);
       })
       .immediate();
-    this.writeStatements.delete(stream);
+    this.appenders.delete(stream);
   }
 
   async close(): Promise<void> {

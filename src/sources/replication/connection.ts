@@ -425,6 +425,8 @@ export class MysqlConnection {
       const servername = tls.servername ?? (isIp(this.target.host) ? undefined : this.target.host);
       const s = tlsConnect({
         socket: raw as Socket,
+        // The identity checked against the certificate (an IP address is checked against IP SANs).
+        host: this.target.host,
         rejectUnauthorized: tls.rejectUnauthorized ?? true,
         ...(servername === undefined ? {} : { servername }),
         ...(tls.ca === undefined ? {} : { ca: tls.ca }),

@@ -56,6 +56,8 @@ export interface BinlogStreamOptions {
   rows?: RowsCodec | false;
   serverPublicKey?: string | Buffer;
   allowPublicKeyRetrieval?: boolean;
+  /** Stop reading the socket while this many bytes of events wait for the consumer (default 8 MiB). */
+  highWaterMarkBytes?: number;
 }
 
 export interface StreamStatus {

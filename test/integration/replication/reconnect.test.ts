@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
+import { isSluiceError } from "../../../src/core/errors.ts";
+import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { openBinlogStream } from "../../../src/sources/replication/stream.ts";
+import { gtidsOf, isMadeUp, listed, relay, showBinlogEvents } from "./helpers.ts";
+
+let sb: MariadbSandbox;
+/** Rows per transaction; the break comes inside the third, the big one. */
+const SIZES = [4000, 4000, 50_000, 4000, 4000];
+const TRANSACTIONS = SIZES.length;
+const BROKEN_GTID_SEQ = 2 + 3;
+
+before(async () => {
+  sb = await startMariadb({});
+  await sb.query("CREATE DATABASE d");
+  await sb.query("CREATE TABLE d.t (id INT PRIMARY KEY, v VARCHAR(200))");
+  // ~200 bytes a row: the big transaction is ~10 MB of rows events, more than the socket buffers on
+  // both sides hold, so a connection killed while the consumer is inside it is lost mid-transaction.
+  let id = 0;
+  for (const rows of SIZES) {
+    await sb.query(`INSERT INTO d.t SELECT seq + ${id}, REPEAT('x', 200) FROM d.seq_1_to_${rows}`);
+    id += rows;
+  }
+});
+
+after(async () => {
+  await sb?.stop();
+});
+
+/**
+ * Streams earliest..head, calling `breakIt` once while the consumer is in the middle of the third
+ * transaction; returns what the consumer saw and whether the break landed inside a transaction.
+ */
+async function streamWithBreak(url: string, breakIt: (connectionId: number) => Promise<void> | void) {
+  const stream = openBinlogStream(url, {
+    start: "earliest",
+    // A stop GTID (not `head`) keeps the dump blocking, so the server's dump thread is alive to be killed.
+    stop: `0-${sb.serverId}-${TRANSACTIONS + 2}`,
+    heartbeatSeconds: 0,
+    // Little read-ahead, so that the drop is felt while the server is still sending the transaction.
+    highWaterMarkBytes: 16 * 1024,
+    reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+  });
+  let lastBeforeBreak: BinlogEvent | undefined;
+  let brokenMidTransaction: boolean | undefined;
+  stream.on("reconnecting", () => {
+    brokenMidTransaction ??= lastBeforeBreak !== undefined && lastBeforeBreak.type !== "xid";
+  });
+  const seen: BinlogEvent[] = [];
+  let rowsEventsInThird = 0;
+  let broken = false;
+  for await (const ev of stream) {
+    lastBeforeBreak = ev;
+    if (isMadeUp(ev)) continue;
+    seen.push(ev);
+    if (
+      !broken &&
+      ev.type === "write_rows_v1" &&
+      ev.gtid?.endsWith(`-${BROKEN_GTID_SEQ}`) &&
+      ++rowsEventsInThird === 3
+    ) {
+      broken = true;
+      await breakIt(stream.connectionId!);
+    }
+  }
+  assert.ok(broken);
+  return { seen, brokenMidTransaction, reconnects: stream.status.reconnects };
+}
+
+async function checkExactlyOnce(seen: BinlogEvent[]) {
+  const expected = await showBinlogEvents(sb);
+  const got = seen.map(listed);
+  assert.equal(new Set(got.map((e) => e.at)).size, got.length, "no event twice");
+  assert.deepEqual(got, expected, "every event, in order");
+  assert.deepEqual(
+    gtidsOf(seen),
+    Array.from({ length: TRANSACTIONS + 2 }, (_, i) => `0-${sb.serverId}-${i + 1}`),
+  );
+  const rows = seen.reduce(
+    (n, e) =>
+      n + (e.type === "write_rows_v1" ? ((e as { rows?: { rows: unknown[] } }).rows?.rows.length ?? 0) : 0),
+    0,
+  );
+  assert.equal(
+    rows,
+    SIZES.reduce((a, b) => a + b, 0),
+  );
+}
+
+test("KILL of the dump connection mid-transaction: reconnect, every event exactly once, in order", async () => {
+  const { seen, brokenMidTransaction, reconnects } = await streamWithBreak(sb.replicationUrl, async (id) => {
+    await sb.query(`KILL ${id}`);
+  });
+  assert.ok(reconnects >= 1);
+  assert.equal(brokenMidTransaction, true, "the connection was lost inside a transaction");
+  await checkExactlyOnce(seen);
+});
+
+test("a dropped TCP connection (through a relay used as fault injector) mid-transaction: same guarantee", async () => {
+  const r = await relay(sb.port);
+  try {
+    const { seen, brokenMidTransaction, reconnects } = await streamWithBreak(r.url(sb.replicationUrl), () =>
+      r.cut(),
+    );
+    assert.ok(reconnects >= 1);
+    assert.equal(brokenMidTransaction, true, "the connection was lost inside a transaction");
+    await checkExactlyOnce(seen);
+  } finally {
+    r.close();
+  }
+});
+
+test("without reconnect, a lost connection is an error naming the server", async () => {
+  const r = await relay(sb.port);
+  try {
+    const stream = openBinlogStream(r.url(sb.replicationUrl), {
+      start: "earliest",
+      heartbeatSeconds: 0,
+      highWaterMarkBytes: 16 * 1024,
+      reconnect: false,
+    });
+    await assert.rejects(
+      (async () => {
+        let n = 0;
+        for await (const _ of stream) if (++n === 50) r.cut();
+      })(),
+      (e: unknown) => {
+        assert.ok(isSluiceError(e));
+        assert.equal(e.code, "MYSQL_CONNECTION_LOST");
+        assert.match(e.message, /repl@127\.0\.0\.1:\d+/);
+        return true;
+      },
+    );
+  } finally {
+    r.close();
+  }
+});

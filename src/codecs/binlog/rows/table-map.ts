@@ -112,6 +112,35 @@ export function isEnumOrSet(realType: number): boolean {
   return realType === ColumnType.ENUM || realType === ColumnType.SET;
 }
 
+/** Why a column's metadata cannot be right, or undefined when it can. */
+function invalidMetadata(type: number, meta: number): string | undefined {
+  switch (type) {
+    case ColumnType.NEWDECIMAL: {
+      const precision = meta >> 8;
+      const scale = meta & 0xff;
+      if (precision < 1 || precision > 65 || scale > 38 || scale > precision)
+        return `has DECIMAL(${precision},${scale}) metadata`;
+      return undefined;
+    }
+    case ColumnType.TIME2:
+    case ColumnType.DATETIME2:
+    case ColumnType.TIMESTAMP2:
+      return meta > 6 ? `has fractional-second precision ${meta}` : undefined;
+    case ColumnType.BLOB:
+    case ColumnType.TINY_BLOB:
+    case ColumnType.MEDIUM_BLOB:
+    case ColumnType.LONG_BLOB:
+    case ColumnType.GEOMETRY:
+    case ColumnType.JSON:
+    case ColumnType.VECTOR:
+      return meta < 1 || meta > 4 ? `has a ${meta}-byte length prefix` : undefined;
+    case ColumnType.BIT:
+      return (meta & 0xff) > 8 || meta >> 8 > 7 ? `has BIT metadata ${meta >> 8}/${meta & 0xff}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
 export function decodeTableMapEvent(
   body: Buffer,
   ctx: FormatContext,
@@ -151,6 +180,12 @@ export function decodeTableMapEvent(
       realType = stringRealTypeAndLength(meta).realType;
       if (realType !== ColumnType.ENUM && realType !== ColumnType.SET) realType = ColumnType.STRING;
     }
+    const invalid = invalidMetadata(type, meta);
+    if (invalid !== undefined)
+      throw new SluiceError("BINLOG_BAD_VALUE", `table map ${schema}.${table}: column ${i + 1} ${invalid}`, {
+        context: { file: where.file, offset: where.offset, column: i + 1, type, meta },
+        hint: "the table map is damaged",
+      });
     columns[i] = {
       index: i,
       type,

@@ -311,7 +311,8 @@ export class RabbitBackend implements StreamBackend {
         fresh = false;
         if (buffered.length === 0 && waitMs > 0 && !ended && open) {
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, waitMs);
+            // After the timer, let pending socket reads run first (see probe).
+            const timer = setTimeout(() => setImmediate(resolve), waitMs);
             wake = () => {
               clearTimeout(timer);
               resolve();
@@ -410,13 +411,23 @@ export class RabbitBackend implements StreamBackend {
     return this.withChannel(async (ch) => {
       await ch.prefetch(1000);
       let best: number | undefined;
+      let seen = 0;
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(resolve, FIRST_RECORD_WAIT_MS);
+        // Resolve only when no delivery came in the quiet time, checked after pending socket reads
+        // (setImmediate runs after the poll phase): a process descheduled for longer than the quiet
+        // time must not take its own pause for the end of the chunk.
+        const arm = (ms: number) => {
+          clearTimeout(timer);
+          const at = seen;
+          timer = setTimeout(() => setImmediate(() => (seen === at ? resolve() : undefined)), ms);
+        };
+        arm(FIRST_RECORD_WAIT_MS);
         ch.consume(
           stream,
           (msg) => {
             if (!msg) return resolve();
+            seen++;
             const offset = Number(msg.properties.headers?.[OFFSET_HEADER]);
             ch.ack(msg);
             if (at === "first") {
@@ -424,8 +435,7 @@ export class RabbitBackend implements StreamBackend {
               return resolve();
             }
             best = best === undefined ? offset : Math.max(best, offset);
-            clearTimeout(timer);
-            timer = setTimeout(resolve, QUIET_MS);
+            arm(QUIET_MS);
           },
           { noAck: false, arguments: { [OFFSET_HEADER]: at } },
         ).catch(reject);

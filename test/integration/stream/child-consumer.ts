@@ -22,7 +22,7 @@ for (;;) {
   process.stdout.write(`committed ${top}\n`);
   if (top >= last) break;
   // Leave the parent time to kill this process between batches and within one.
-  await new Promise((r) => setTimeout(r, 2));
+  await new Promise((r) => setTimeout(r, 5));
 }
 await log.close();
 process.stdout.write("done\n");

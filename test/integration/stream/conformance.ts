@@ -308,7 +308,7 @@ export function streamLogConformance(adapter: AdapterUnderTest): void {
     test("a consumer killed with SIGKILL and restarted sees every record, again only the uncommitted", async () => {
       const log = await open();
       const stream = fresh();
-      const total = 2000;
+      const total = 3000;
       const p = await log.producer(stream);
       for (let i = 0; i < total; i += 500)
         await p.append(Array.from({ length: 500 }, (_, j) => rec(`k${j % 3}`, i + j)));

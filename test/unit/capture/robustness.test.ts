@@ -1,0 +1,253 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { CaptureDecoder } from "../../../src/capture/decoder.ts";
+import type { CommandEvent, ConnectEvent, SessionEvent } from "../../../src/capture/events.ts";
+import { encodePacket } from "../../../src/codecs/mysql/packet.ts";
+import { TcpFlag } from "../../../src/codecs/net/tcp.ts";
+import {
+  comparable,
+  decodeFixture,
+  decodeFrames,
+  FIXTURE_PORT,
+  framesOf,
+  readFrames,
+  resegment,
+  segmentsOf,
+  type TimedSegment,
+} from "./helpers.ts";
+
+const sqlOf = (events: SessionEvent[]) =>
+  events.filter((e): e is CommandEvent => e.type === "command").map((c) => c.sql ?? c.kind);
+
+for (const name of ["cli.pcap", "ps.pcap", "compressed.pcap"]) {
+  test(`${name}: segments cut at every size from 1 to 48 bytes decode to the same events`, () => {
+    const reference = decodeFixture(name).events;
+    const segments = segmentsOf(readFrames(name));
+    for (let size = 1; size <= 48; size++) {
+      const { events, stats } = decodeFrames(framesOf(resegment(segments, size)));
+      assert.equal(stats.resyncs, 0, `size ${size}`);
+      assert.deepEqual(events, reference, `size ${size}`);
+    }
+  });
+}
+
+test("retransmitted and overlapping segments are delivered once", () => {
+  const segments = segmentsOf(readFrames("ps.pcap"));
+  const withDuplicates: TimedSegment[] = [];
+  for (const s of segments) {
+    withDuplicates.push(s);
+    if (s.segment.payload.length > 2) {
+      withDuplicates.push(s);
+      // An overlapping retransmission: the second half again, as its own segment.
+      const half = s.segment.payload.length >> 1;
+      withDuplicates.push({
+        ts: s.ts,
+        segment: {
+          ...s.segment,
+          seq: (s.segment.seq + half) >>> 0,
+          payload: s.segment.payload.subarray(half),
+        },
+      });
+    }
+  }
+  const { events, stats } = decodeFrames(framesOf(withDuplicates));
+  assert.ok(stats.retransmittedSegments > 0);
+  assert.deepEqual(comparable(events), comparable(decodeFixture("ps.pcap").events));
+});
+
+test("out-of-order segments wait for the hole to fill", () => {
+  const segments = resegment(segmentsOf(readFrames("cli.pcap")), 10);
+  // Swap each pair of consecutive data segments that go the same way.
+  const swapped = [...segments];
+  for (let i = 0; i + 1 < swapped.length; i += 2) {
+    const a = swapped[i]!;
+    const b = swapped[i + 1]!;
+    if (a.segment.srcPort === b.segment.srcPort && a.segment.payload.length && b.segment.payload.length) {
+      swapped[i] = b;
+      swapped[i + 1] = a;
+    }
+  }
+  const { events, stats } = decodeFrames(framesOf(swapped));
+  assert.ok(stats.outOfOrderSegments > 0);
+  assert.equal(stats.gaps, 0);
+  assert.deepEqual(comparable(events), comparable(decodeFixture("cli.pcap").events));
+});
+
+test("a lost client segment: the session is marked, resynchronises, and the commands after it decode", () => {
+  const segments = segmentsOf(readFrames("cli.pcap"));
+  const reference = sqlOf(decodeFixture("cli.pcap").events);
+  const lost = segments.findIndex((s) => s.segment.payload.toString("latin1").includes("UPDATE t SET"));
+  assert.ok(lost > 0);
+  const { events, stats } = decodeFrames(framesOf(segments.filter((_, i) => i !== lost)));
+  assert.equal(stats.gaps, 1);
+  assert.ok(events.some((e) => e.type === "resync" && e.reason === "gap"));
+  const got = sqlOf(events);
+  assert.deepEqual(
+    got,
+    reference.filter((s) => !s.startsWith("UPDATE t SET")),
+  );
+});
+
+test("a lost server segment: the pending response is dropped, the next command pairs with its own response", () => {
+  const segments = segmentsOf(readFrames("cli.pcap"));
+  const lost = segments.findIndex(
+    (s) =>
+      s.segment.srcPort === FIXTURE_PORT && s.segment.payload.toString("latin1").includes("no_such_table"),
+  );
+  const { events, stats } = decodeFrames(framesOf(segments.filter((_, i) => i !== lost)));
+  assert.equal(stats.gaps, 1);
+  const cmds = events.filter((e): e is CommandEvent => e.type === "command");
+  const deleteCmd = cmds.find((c) => c.sql === "DELETE FROM t WHERE id = 2")!;
+  const deleteResp = events.find((e) => e.type === "response" && e.seq === deleteCmd.seq);
+  assert.equal((deleteResp as { affectedRows: number }).affectedRows, 1);
+  assert.ok(!events.some((e) => e.type === "response" && e.errno === 1146));
+});
+
+test("a capture that starts mid-connection resynchronises at the next command", () => {
+  const segments = segmentsOf(readFrames("ps.pcap"));
+  // Start after the first prepare: the INSERT statement's id was never seen.
+  const start =
+    segments.findIndex((s) => s.segment.payload.toString("latin1").includes("INSERT INTO ps")) + 2;
+  const { events, stats } = decodeFrames(framesOf(segments.slice(start)));
+  const connect = events.find((e) => e.type === "connect") as ConnectEvent;
+  assert.equal(connect.midStream, true);
+  assert.equal(connect.user, undefined);
+  assert.ok(stats.unknownStatements >= 1);
+  const sql = sqlOf(events);
+  assert.ok(sql.includes("SELECT id, name FROM ps WHERE id >= ? ORDER BY id"));
+  assert.ok(sql.includes("SELECT 1; SELECT 2"));
+  // The statement prepared after the start is decoded fully.
+  const exec = events.find((e): e is CommandEvent => e.type === "command" && e.params?.[0] === 2);
+  assert.ok(exec);
+});
+
+/** A mid-stream conversation built by hand: client and server payloads in order. */
+function conversation(turns: [Buffer, Buffer][], segmentSize = 32768): TimedSegment[] {
+  const out: TimedSegment[] = [];
+  let cseq = 1000;
+  let sseq = 5000;
+  let ts = 1_700_000_000_000_000;
+  const base = {
+    srcIp: "10.0.0.1",
+    dstIp: "10.0.0.2",
+    srcPort: 40000,
+    dstPort: 3306,
+    ack: 0,
+    flags: TcpFlag.ACK,
+  };
+  for (const [request, response] of turns) {
+    for (let off = 0; off < request.length; off += segmentSize) {
+      const payload = request.subarray(off, off + segmentSize);
+      out.push({ ts: ts++, segment: { ...base, seq: cseq, ack: sseq, payload } });
+      cseq = (cseq + payload.length) >>> 0;
+    }
+    for (let off = 0; off < response.length; off += segmentSize) {
+      const payload = response.subarray(off, off + segmentSize);
+      out.push({
+        ts: ts++,
+        segment: {
+          ...base,
+          srcIp: base.dstIp,
+          dstIp: base.srcIp,
+          srcPort: 3306,
+          dstPort: 40000,
+          seq: sseq,
+          ack: cseq,
+          payload,
+        },
+      });
+      sseq = (sseq + payload.length) >>> 0;
+    }
+  }
+  return out;
+}
+
+const query = (sql: string | Buffer) =>
+  encodePacket(Buffer.concat([Buffer.from([3]), typeof sql === "string" ? Buffer.from(sql) : sql]), 0);
+const ok = (affected = 0) => encodePacket(Buffer.from([0, affected, 0, 2, 0, 0, 0]), 1);
+
+test("payloads of 16 MB and more (several wire packets) decode, and the conversation goes on", () => {
+  const big = Buffer.alloc(17 * 1024 * 1024, "x");
+  big.write("INSERT INTO t VALUES ('", 0);
+  const segments = conversation([
+    [query("SELECT 1"), ok()],
+    [query(big), ok(1)],
+    [query("SELECT 2"), ok()],
+  ]);
+  const events: SessionEvent[] = [];
+  const decoder = new CaptureDecoder((e) => events.push(e));
+  for (const f of framesOf(segments)) decoder.frame(f);
+  decoder.finish();
+  const cmds = events.filter((e): e is CommandEvent => e.type === "command");
+  // Mid-stream: the first segment that starts with a command is where decoding finds its footing.
+  assert.deepEqual(
+    cmds.map((c) => c.sql?.slice(0, 26)),
+    ["SELECT 1", "INSERT INTO t VALUES ('xxx", "SELECT 2"],
+  );
+  // SQL text in events is clipped to 1 MiB.
+  assert.ok(cmds[1]!.sql!.length <= 1024 * 1024 + 3);
+  assert.equal(events.filter((e) => e.type === "response" && e.affectedRows === 1).length, 1);
+});
+
+test("a direction that buffers more than the limit is reset and counted, memory stays bounded", () => {
+  const segments = conversation([[query("SELECT 1"), ok()]]);
+  const events: SessionEvent[] = [];
+  const decoder = new CaptureDecoder((e) => events.push(e), {
+    reassembly: { maxPendingBytes: 10_000, maxPendingSegments: 1024 },
+  });
+  for (const f of framesOf(segments)) decoder.frame(f);
+  // Far-ahead segments with a hole before them that never fills.
+  const first = segments[0]!.segment;
+  for (let i = 0; i < 50; i++) {
+    const frame = framesOf([
+      {
+        ts: 1_700_000_001_000_000 + i,
+        segment: { ...first, seq: first.seq + 100_000 + i * 1000, payload: Buffer.alloc(1000, 1) },
+      },
+    ])[0]!;
+    decoder.frame(frame);
+    assert.ok(decoder.bufferedBytes <= 11_000);
+  }
+  assert.ok(decoder.stats.overflowResets > 0);
+  decoder.finish();
+});
+
+test("fuzzed TCP payloads: nothing throws, buffers stay bounded, every session closes", () => {
+  const segments = segmentsOf(readFrames("ps.pcap"));
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 })), {
+        minLength: 1,
+        maxLength: 30,
+      }),
+      fc.array(fc.nat(), { maxLength: 5 }),
+      (flips, drops) => {
+        const mutated = segments.map((s) => ({
+          ...s,
+          segment: { ...s.segment, payload: Buffer.from(s.segment.payload) },
+        }));
+        for (const [i, at, value] of flips) {
+          const p = mutated[i % mutated.length]!.segment.payload;
+          if (p.length > 0) p[at % p.length] = value;
+        }
+        const kept = mutated.filter((_, i) => !drops.some((d) => d % mutated.length === i));
+        const events: SessionEvent[] = [];
+        const decoder = new CaptureDecoder((e) => events.push(e), {
+          serverPorts: [FIXTURE_PORT],
+          maxPayloadLength: 1 << 20,
+        });
+        for (const f of framesOf(kept)) {
+          decoder.frame(f);
+          assert.ok(decoder.bufferedBytes < 8 * (1 << 20));
+        }
+        decoder.finish();
+        assert.equal(decoder.stats.sessionsOpen, 0);
+        const opened = new Set(events.filter((e) => e.type !== "close").map((e) => e.session));
+        const closed = new Set(events.filter((e) => e.type === "close").map((e) => e.session));
+        for (const s of opened) assert.ok(closed.has(s));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

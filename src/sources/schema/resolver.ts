@@ -1,5 +1,6 @@
 import mysql from "mysql2/promise";
-import type { ColumnInfo, ColumnNameSource } from "../../codecs/binlog/rows/names.ts";
+import { applyColumnNames, type ColumnInfo, type ColumnNameSource } from "../../codecs/binlog/rows/names.ts";
+import type { TableMapEvent } from "../../codecs/binlog/rows/types.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../../core/url.ts";
 import { ddlTargets } from "./ddl.ts";
@@ -160,6 +161,16 @@ export class SchemaResolver implements ColumnNameSource {
     const versions = this.#versions.get(key) ?? [];
     versions.push(version);
     this.#versions.set(key, versions);
+  }
+
+  /**
+   * Loads the version valid at the table map's position and fills in the map's names, signedness,
+   * labels, charsets and data types (SCHEMA_MISMATCH when they cannot belong together). Rows events
+   * decoded after this see the filled-in columns: call it between a TABLE_MAP and its rows events.
+   */
+  async annotate(map: TableMapEvent): Promise<void> {
+    await this.prepare(map.schema, map.table, map.position);
+    applyColumnNames(map, this);
   }
 
   /** Installs a known version (e.g. a snapshot taken when the stream started). */

@@ -135,6 +135,8 @@ function conversation(turns: [Buffer, Buffer][], segmentSize = 32768): TimedSegm
     dstPort: 3306,
     ack: 0,
     flags: TcpFlag.ACK,
+    missing: 0,
+    vlan: undefined,
   };
   for (const [request, response] of turns) {
     for (let off = 0; off < request.length; off += segmentSize) {

@@ -5,6 +5,7 @@ import { isSluiceError, messageOf } from "../../core/errors.ts";
 import { createProgress, type Progress } from "../../core/progress.ts";
 import { readBinlogFiles, totalSize } from "../../sources/binlog-file.ts";
 import { action, ExitCode, intOption } from "../context.ts";
+import { registerBinlogStream } from "./binlog-stream.ts";
 
 interface ReadOptions {
   format: "jsonl" | "text";
@@ -152,5 +153,5 @@ Exit codes: 0 every event was read; 1 the file is damaged, truncated, encrypted 
 }
 
 export function register(program: Command): void {
-  binlogCommand(program);
+  registerBinlogStream(binlogCommand(program));
 }

@@ -1,4 +1,5 @@
 import { SluiceError } from "../core/errors.ts";
+import { streamMetrics } from "./metrics.ts";
 import type {
   Consumer,
   ConsumerOptions,
@@ -77,7 +78,10 @@ export class GroupConsumer implements Consumer {
     if (this.closed) return [];
     const recs = await this.reader.next(Math.max(1, options.max ?? 1000), options.waitMs ?? 0);
     const last = recs.at(-1);
-    if (last) this.next = last.offset + 1;
+    if (last) {
+      this.next = last.offset + 1;
+      streamMetrics().read.inc({ stream: this.stream, group: this.group }, recs.length);
+    }
     return recs;
   }
 
@@ -89,6 +93,7 @@ export class GroupConsumer implements Consumer {
       });
     await this.backend.storeCommitted(this.stream, this.group, offset);
     this.lastCommitted = offset;
+    streamMetrics().committed.set({ stream: this.stream, group: this.group }, offset);
   }
 
   async committed(): Promise<number | undefined> {

@@ -1,4 +1,5 @@
 import { SluiceError } from "../core/errors.ts";
+import { streamMetrics } from "./metrics.ts";
 import type {
   AppendResult,
   Producer,
@@ -51,6 +52,8 @@ export class PolicyProducer implements Producer {
   private readonly idleWaiters: (() => void)[] = [];
   private counters = { appended: 0, dropped: 0, failed: 0 };
   private lastError: string | undefined;
+  private readonly metrics = streamMetrics();
+  private readonly labels: { stream: string; policy: ProducerPolicy };
 
   constructor(
     private readonly backend: StreamBackend,
@@ -62,6 +65,7 @@ export class PolicyProducer implements Producer {
     this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULTS.maxBatch);
     this.maxRecords = Math.max(1, options.maxQueuedRecords ?? DEFAULTS.maxQueuedRecords);
     this.maxBytes = Math.max(1, options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes);
+    this.labels = { stream, policy: this.policy };
   }
 
   async append(records: readonly StreamRecord[]): Promise<AppendResult> {
@@ -84,6 +88,7 @@ export class PolicyProducer implements Producer {
     }
     const dropped = records.length - accepted;
     this.counters.dropped += dropped;
+    if (dropped > 0) this.metrics.dropped.inc({ stream: this.stream }, dropped);
     this.schedulePump();
     return { accepted, dropped };
   }
@@ -124,6 +129,7 @@ export class PolicyProducer implements Producer {
   }
 
   private push(entry: Entry): void {
+    this.metrics.queued.inc(this.labels);
     this.queue.push(entry);
     this.heldRecords++;
     this.heldBytes += entry.bytes;
@@ -171,16 +177,21 @@ export class PolicyProducer implements Producer {
             batch.map((e) => e.record),
           );
           this.counters.appended += batch.length;
+          this.metrics.appended.inc(this.labels, batch.length);
           for (const e of batch) {
             if (e.ticket && --e.ticket.remaining === 0) e.ticket.resolve();
           }
         } catch (e) {
           this.lastError = e instanceof Error ? e.message : String(e);
           if (this.policy === "block") this.fail(e, batch);
-          else this.counters.failed += batch.length;
+          else {
+            this.counters.failed += batch.length;
+            this.metrics.failed.inc(this.labels, batch.length);
+          }
         } finally {
           this.heldRecords -= batch.length;
           this.heldBytes -= bytes;
+          this.metrics.queued.dec(this.labels, batch.length);
           this.wakeNextWaiter();
         }
       }
@@ -205,11 +216,13 @@ export class PolicyProducer implements Producer {
     this.queue = [];
     this.head = 0;
     this.heldRecords -= rest.length;
+    this.metrics.queued.dec(this.labels, rest.length);
     for (const e of rest) this.heldBytes -= e.bytes;
     const tickets = new Set<Ticket>();
     for (const e of [...batch, ...rest]) if (e.ticket) tickets.add(e.ticket);
     for (const t of tickets) t.reject(this.failure);
     this.counters.failed += batch.length + rest.length;
+    this.metrics.failed.inc(this.labels, batch.length + rest.length);
     for (const w of this.roomWaiters.splice(0)) w();
   }
 

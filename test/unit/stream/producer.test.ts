@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
+import { metricsRegistry } from "../../../src/core/metrics.ts";
 import { PolicyProducer } from "../../../src/stream/producer.ts";
 import type { StreamBackend, StreamRecord } from "../../../src/stream/types.ts";
 
@@ -68,9 +69,15 @@ test("drop: a failed write is counted and the producer carries on", async () => 
 
 test("drop: the queue bound holds in records and in bytes", async () => {
   const { backend } = failingBackend(0);
-  const p = new PolicyProducer(backend, "s", { policy: "drop", maxQueuedRecords: 3, maxQueuedBytes: 25 });
+  const p = new PolicyProducer(backend, "bounded", {
+    policy: "drop",
+    maxQueuedRecords: 3,
+    maxQueuedBytes: 25,
+  });
   const res = await p.append([r("a"), r("b"), r("c"), r("d")]);
   assert.deepEqual(res, { accepted: 2, dropped: 2 }, "two 10-byte records fit in 25 bytes");
+  const dropped = await metricsRegistry.getSingleMetric("sluice_stream_dropped_records_total")?.get();
+  assert.equal(dropped?.values.find((v) => v.labels.stream === "bounded")?.value, 2, "drops are exported");
   assert.equal(p.stats().queuedBytes, 20);
   await p.close();
   assert.equal(p.stats().appended, 2);

@@ -5,7 +5,7 @@
  * first rename wins, the others drop their copy and use the winner's.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { findExecutable, runCapture } from "./process.ts";
@@ -74,15 +74,21 @@ export function ensureTemplate(bin: MariadbBinaries = mariadbBinaries()): string
   const tmp = mkdtempSync(`${final}.tmp-`);
   const datadir = join(tmp, "data");
   try {
+    // Its own tmpdir: bootstrap servers running at the same time in one /tmp have been seen to lose
+    // their temporary tables (ERROR 1051 Unknown table 'mysql.tmp_user_sys').
+    const ownTmp = join(tmp, "tmp");
+    mkdirSync(ownTmp);
     runCapture(bin.installDb, [
       "--no-defaults",
       `--datadir=${datadir}`,
+      `--tmpdir=${ownTmp}`,
       "--user=root",
       "--auth-root-authentication-method=normal",
       "--skip-test-db",
       "--skip-name-resolve",
       ...TEMPLATE_SERVER_FLAGS,
     ]);
+    rmSync(ownTmp, { recursive: true, force: true });
     writeFileSync(join(tmp, "VERSION"), `${bin.version}\n${TEMPLATE_SERVER_FLAGS.join("\n")}\n`);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });

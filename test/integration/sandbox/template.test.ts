@@ -14,9 +14,14 @@ test("processes making the template at the same time all get the one complete te
   const parent = mkdtempSync(join(tmpdir(), "sluice-template-race-test-"));
   try {
     const env = { ...process.env, SLUICE_SANDBOX_TEMPLATE_DIR: parent };
-    const results = await Promise.all(
+    // allSettled: every child must be finished before the directory is removed.
+    const settled = await Promise.allSettled(
       [1, 2, 3].map(() => run(process.execPath, ["--import", "tsx", script], { env })),
     );
+    const results = settled.map((r) => {
+      if (r.status === "rejected") assert.fail(`a child failed: ${(r.reason as Error).message}`);
+      return r.value;
+    });
     const paths = new Set(results.map((r) => r.stdout.trim()));
     assert.equal(paths.size, 1);
     const [template] = [...paths];

@@ -30,6 +30,7 @@ export function tableMap(
     geometryType: undefined,
     visible: undefined,
     dataType: undefined,
+    decimals: undefined,
   }));
   return {
     tableId: opts.tableId ?? 1n,

@@ -11,11 +11,11 @@
  *
  * What AMQP 0-9-1 lacks, and how this adapter makes up for it:
  * - Committed offsets (the native protocol stores them in the stream): each consumer group has a
- *   durable classic queue `sluice-offset.<stream>.<group>` with `x-max-length: 1` holding one
+ *   durable classic queue `sluice-offset:<stream>:<group>` with `x-max-length: 1` holding one
  *   persistent message, the committed offset. A commit publishes the new value with a confirm; the old
  *   one is dropped by the length limit. Reading it is basic.get then requeue, so a reader racing
  *   another reader of the same group can briefly see nothing; loadCommitted retries for that.
- * - Listing groups: a classic queue `sluice-groups.<stream>` receives a group's name on its first
+ * - Listing groups: a classic queue `sluice-groups:<stream>` receives a group's name on its first
  *   commit from each process; listing reads and requeues it.
  * - The head offset: there is no query for it, so `bounds` consumes from `last` (which starts at the
  *   last chunk) and takes the highest offset that arrives before a short quiet period; `first` is the
@@ -58,8 +58,9 @@ export interface RabbitTarget {
   vhost: string;
 }
 
-const offsetQueue = (stream: string, group: string) => `sluice-offset.${stream}.${group}`;
-const groupsQueue = (stream: string) => `sluice-groups.${stream}`;
+// ':' cannot occur in stream or group names, so these never collide with each other or with a stream.
+const offsetQueue = (stream: string, group: string) => `sluice-offset:${stream}:${group}`;
+const groupsQueue = (stream: string) => `sluice-groups:${stream}`;
 
 export class RabbitBackend implements StreamBackend {
   readonly adapter = "rabbitmq" as const;

@@ -24,7 +24,8 @@
  *   oldest rows; RabbitMQ: x-max-age / x-max-length-bytes on the stream queue, segment granular).
  *
  * Adapters (the URL picks one): `file:PATH` = SQLite through better-sqlite3 in WAL mode;
- * `amqp://user:pass@host:port/STREAM` = RabbitMQ stream queues over AMQP 0-9-1 (amqplib).
+ * `amqp://user:pass@host:port/STREAM` = RabbitMQ stream queues over AMQP 0-9-1 (amqplib; why not the
+ * native stream protocol, and how committed offsets are kept: src/stream/rabbitmq.ts).
  * Both implement `StreamBackend`; the policies, batching and consumer bookkeeping above it are shared
  * (src/stream/producer.ts, src/stream/consumer.ts, src/stream/log.ts).
  */

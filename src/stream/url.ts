@@ -16,14 +16,14 @@ export type StreamTarget =
 
 const EXAMPLES = "file:./sluice.db, file:/var/lib/sluice/log.db or amqp://guest:guest@127.0.0.1:5672/STREAM";
 
-/** Stream names are used as queue and table keys: keep them printable and unsurprising. */
-const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+/** Stream names become table and queue names (a queue name holds 255 bytes with the group name): printable, short. */
+const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
 
 export function checkStreamName(name: string, url: string): string {
   if (!STREAM_NAME.test(name))
     throw new SluiceError("USAGE_STREAM_NAME", `invalid stream name '${name}'`, {
       context: { url: redactUrl(url) },
-      hint: "use letters, digits, '.', '_' or '-' (at most 200, starting with a letter or digit)",
+      hint: "use letters, digits, '.', '_' or '-' (at most 120, starting with a letter or digit)",
     });
   return name;
 }

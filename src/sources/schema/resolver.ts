@@ -38,7 +38,7 @@ export function comparePositions(a: Position, b: Position): number {
 }
 
 const COLUMNS_SQL = `SELECT COLUMN_NAME AS name, ORDINAL_POSITION AS ordinal, DATA_TYPE AS dataType,
-  COLUMN_TYPE AS columnType, CHARACTER_SET_NAME AS charset
+  COLUMN_TYPE AS columnType, CHARACTER_SET_NAME AS charset, DATETIME_PRECISION AS fsp
   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`;
 
 /** Labels of `enum('a','b''c')` / `set(...)` as information_schema.COLUMN_TYPE writes them. */
@@ -67,6 +67,7 @@ export function rowToColumnInfo(r: Record<string, unknown>): ColumnInfo {
     const labels = parseEnumLabels(columnType);
     if (labels) info.labels = labels;
   }
+  if (r.fsp !== null && r.fsp !== undefined) info.fsp = Number(r.fsp);
   const cs = text(r.charset);
   if (cs !== undefined) info.charset = cs;
   return info;

@@ -245,3 +245,96 @@ test("old temporal formats (mysql56_temporal_format=OFF): TIME, DATETIME, TIMEST
     }
   assert.equal(n, ROWS);
 });
+
+test("MariaDB's own fractional temporal format (mysql56_temporal_format=OFF): decoded with the schema's precision", async () => {
+  const cols: ColumnCase[] = [
+    ["t1", "TIME(1)", ["'-838:59:59.9'", "'838:59:59.9'", "NULL", "'-00:00:00.1'", "'25:00:00.5'"]],
+    ["t3", "TIME(3)", ["'-838:59:59.999'", "'838:59:59.999'", "NULL", "'-01:02:03.456'", "'00:00:00'"]],
+    [
+      "t6",
+      "TIME(6)",
+      ["'-838:59:59.999999'", "'838:59:59.999999'", "NULL", "'-00:00:00.000001'", "'100:00:00.000001'"],
+    ],
+    [
+      "d2",
+      "DATETIME(2)",
+      [
+        "'1000-01-01 00:00:00.01'",
+        "'9999-12-31 23:59:59.99'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05.5'",
+      ],
+    ],
+    [
+      "d6",
+      "DATETIME(6)",
+      [
+        "'1000-01-01 00:00:00.000001'",
+        "'9999-12-31 23:59:59.999999'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05.678901'",
+      ],
+    ],
+    [
+      "s2",
+      "TIMESTAMP(2) NULL",
+      [
+        "'1970-01-01 00:00:01.01'",
+        "'2038-01-19 03:14:07.99'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05.67'",
+      ],
+    ],
+    [
+      "s5",
+      "TIMESTAMP(5) NULL",
+      [
+        "'1970-01-01 00:00:01.00001'",
+        "'2038-01-19 03:14:07.99999'",
+        "NULL",
+        "'0000-00-00 00:00:00'",
+        "'2024-01-02 03:04:05.12345'",
+      ],
+    ],
+  ];
+  await conn.query("SET GLOBAL mysql56_temporal_format = OFF");
+  try {
+    await conn.query(createTableSql("t_hires", cols));
+  } finally {
+    await conn.query("SET GLOBAL mysql56_temporal_format = ON");
+  }
+  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_hires", id, id - 1, cols));
+  const inserted = await snapshot(conn, "t_hires");
+  const resolver = await SchemaResolver.connect(sandbox.url);
+  const { rows } = await decodeDir(sandbox.binlogDir, {
+    names: resolver,
+    beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
+  }).finally(() => resolver.close());
+  const events = rows.filter((e) => e.table.table === "t_hires");
+  assert.deepEqual(
+    events[0]!.table.columns.slice(1).map((c) => [c.type, c.decimals]),
+    [
+      [ColumnType.TIME, 1],
+      [ColumnType.TIME, 3],
+      [ColumnType.TIME, 6],
+      [ColumnType.DATETIME, 2],
+      [ColumnType.DATETIME, 6],
+      [ColumnType.TIMESTAMP, 2],
+      [ColumnType.TIMESTAMP, 5],
+    ],
+  );
+  let n = 0;
+  for (const ev of events)
+    for (const row of rowsEventToJson(ev).rows) {
+      n++;
+      const id = row.after!.id as number;
+      assert.equal(
+        assertImageMatches(ev, row.after!, inserted.get(id)!, `hires id=${id}`).length,
+        cols.length + 1,
+      );
+    }
+  assert.equal(n, ROWS);
+});

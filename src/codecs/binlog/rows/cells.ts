@@ -9,10 +9,14 @@ import {
   decodeDate,
   decodeDatetime2,
   decodeDatetimeOld,
+  decodeMariadbDatetimeHires,
+  decodeMariadbTimeHires,
+  decodeMariadbTimestampHires,
   decodeTime2,
   decodeTimeOld,
   decodeTimestamp2,
   decodeTimestampOld,
+  mariadbHiresSize,
   time2Size,
   timestamp2Size,
 } from "./temporal.ts";
@@ -202,6 +206,12 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
       c.pos = p + 3;
       return decodeDate(buf, p);
     case ColumnType.TIME:
+      if (col.decimals) {
+        const n = mariadbHiresSize("time", col.decimals);
+        need(c, col, n);
+        c.pos = p + n;
+        return decodeMariadbTimeHires(buf, p, col.decimals);
+      }
       need(c, col, 3);
       c.pos = p + 3;
       return decodeTimeOld(buf, p);
@@ -212,6 +222,12 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
       return decodeTime2(buf, p, col.meta);
     }
     case ColumnType.DATETIME:
+      if (col.decimals) {
+        const n = mariadbHiresSize("datetime", col.decimals);
+        need(c, col, n);
+        c.pos = p + n;
+        return decodeMariadbDatetimeHires(buf, p, col.decimals);
+      }
       need(c, col, 8);
       c.pos = p + 8;
       return decodeDatetimeOld(buf, p);
@@ -222,6 +238,12 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
       return decodeDatetime2(buf, p, col.meta);
     }
     case ColumnType.TIMESTAMP:
+      if (col.decimals) {
+        const n = mariadbHiresSize("timestamp", col.decimals);
+        need(c, col, n);
+        c.pos = p + n;
+        return decodeMariadbTimestampHires(buf, p, col.decimals);
+      }
       need(c, col, 4);
       c.pos = p + 4;
       return decodeTimestampOld(buf, p);

@@ -17,6 +17,8 @@ export interface ColumnInfo {
   labels?: readonly string[];
   /** CHARACTER_SET_NAME, or undefined for non-character columns. */
   charset?: string;
+  /** DATETIME_PRECISION of TIME/DATETIME/TIMESTAMP columns. */
+  fsp?: number;
 }
 
 export interface ColumnNameSource {
@@ -112,6 +114,12 @@ export function applyColumnNames(map: TableMapEvent, source: ColumnNameSource): 
     if (col.charset === undefined && ci.charset !== undefined) col.charset = normalizeCharset(ci.charset);
     if (col.charset === undefined && /binary|blob$/.test(ci.dataType)) col.charset = "binary";
     col.dataType = ci.dataType;
+    if (
+      ci.fsp !== undefined &&
+      ci.fsp > 0 &&
+      (col.type === ColumnType.TIME || col.type === ColumnType.DATETIME || col.type === ColumnType.TIMESTAMP)
+    )
+      col.decimals = ci.fsp;
   }
 }
 

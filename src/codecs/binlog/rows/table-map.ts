@@ -200,6 +200,7 @@ export function decodeTableMapEvent(
       geometryType: undefined,
       visible: undefined,
       dataType: undefined,
+      decimals: undefined,
     };
   }
   const nullBits = r.bytes((columnCount + 7) >> 3, "null bitmap");

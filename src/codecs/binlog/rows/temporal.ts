@@ -179,3 +179,60 @@ export function decodeTimestamp2(buf: Buffer, pos: number, fsp: number): string 
           : 0;
   return formatUnixSeconds(sec, usec, fsp);
 }
+
+/*
+ * MariaDB's own fractional-second formats (MariaDB 5.3 - 10.1.1, and later servers running with
+ * mysql56_temporal_format=OFF). They are logged with the old type codes (TIME, DATETIME, TIMESTAMP)
+ * and no metadata, so the precision must come from the schema (DATETIME_PRECISION).
+ *   TIME(n)      big-endian (pack_time / 10^(6-n)) + 3020400 * 10^n, in time_hires_bytes[n] bytes
+ *   DATETIME(n)  big-endian pack_time / 10^(6-n) in datetime_hires_bytes[n] bytes
+ *   TIMESTAMP(n) 4 bytes BE seconds + BE fraction / 10^(6-n) in sec_part_bytes[n] bytes
+ * pack_time = ((((((year*13 + month)*32 + day)*24 + hour)*60 + minute)*60 + second)*10^6 + usec
+ */
+// Bytes for the largest value at each precision (838:59:59 and 9999-12-31 23:59:59 times 10^n).
+const TIME_HIRES_BYTES = [3, 4, 4, 5, 5, 5, 6] as const;
+const DATETIME_HIRES_BYTES = [5, 6, 6, 7, 7, 7, 8] as const;
+const SEC_PART_BYTES = [0, 1, 1, 2, 2, 3, 3] as const;
+
+export function mariadbHiresSize(kind: "time" | "datetime" | "timestamp", dec: number): number {
+  if (kind === "time") return TIME_HIRES_BYTES[dec] ?? 6;
+  if (kind === "datetime") return DATETIME_HIRES_BYTES[dec] ?? 8;
+  return 4 + (SEC_PART_BYTES[dec] ?? 3);
+}
+
+export function decodeMariadbTimeHires(buf: Buffer, pos: number, dec: number): string {
+  const n = mariadbHiresSize("time", dec);
+  const scale = 10 ** (6 - dec);
+  const packed = (buf.readUIntBE(pos, n) - 3020400 * 10 ** dec) * scale;
+  const a = Math.abs(packed);
+  const usec = a % 1000000;
+  const secs = Math.floor(a / 1000000);
+  return `${packed < 0 ? "-" : ""}${p2(Math.floor(secs / 3600))}:${p2(Math.floor(secs / 60) % 60)}:${p2(secs % 60)}${fraction(usec, dec)}`;
+}
+
+export function decodeMariadbDatetimeHires(buf: Buffer, pos: number, dec: number): string {
+  const n = mariadbHiresSize("datetime", dec);
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(buf[pos + i]!);
+  v *= 10n ** BigInt(6 - dec);
+  const usec = Number(v % 1000000n);
+  let rest = v / 1000000n;
+  const sec = Number(rest % 60n);
+  rest /= 60n;
+  const min = Number(rest % 60n);
+  rest /= 60n;
+  const hour = Number(rest % 24n);
+  rest /= 24n;
+  const day = Number(rest % 32n);
+  rest /= 32n;
+  const month = Number(rest % 13n);
+  const year = Number(rest / 13n);
+  return `${p4(year)}-${p2(month)}-${p2(day)} ${p2(hour)}:${p2(min)}:${p2(sec)}${fraction(usec, dec)}`;
+}
+
+export function decodeMariadbTimestampHires(buf: Buffer, pos: number, dec: number): string {
+  const sec = buf.readUInt32BE(pos);
+  const fb = SEC_PART_BYTES[dec] ?? 3;
+  const usec = fb === 0 ? 0 : buf.readUIntBE(pos + 4, fb) * 10 ** (6 - dec);
+  return formatUnixSeconds(sec, usec, dec);
+}

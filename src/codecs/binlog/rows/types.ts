@@ -106,6 +106,11 @@ export interface ColumnDef {
    * lets MariaDB types that the binlog writes as plain fixed strings print as the server prints them.
    */
   dataType: string | undefined;
+  /**
+   * Fractional-second digits from the schema, for the old temporal type codes only: MariaDB's own
+   * fractional TIME/DATETIME/TIMESTAMP format is logged without metadata (see temporal.ts).
+   */
+  decimals: number | undefined;
 }
 
 export interface TableMapEvent {

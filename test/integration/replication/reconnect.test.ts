@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
 import { isSluiceError } from "../../../src/core/errors.ts";
+import { metricsRegistry } from "../../../src/core/metrics.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openBinlogStream } from "../../../src/sources/replication/stream.ts";
 import { gtidsOf, isMadeUp, listed, relay, showBinlogEvents } from "./helpers.ts";
@@ -96,6 +97,8 @@ test("KILL of the dump connection mid-transaction: reconnect, every event exactl
   assert.ok(reconnects >= 1);
   assert.equal(brokenMidTransaction, true, "the connection was lost inside a transaction");
   await checkExactlyOnce(seen);
+  const counted = await metricsRegistry.getSingleMetric("sluice_binlog_stream_reconnects_total")!.get();
+  assert.ok((counted.values.find((v) => v.labels.server === `127.0.0.1:${sb.port}`)?.value ?? 0) >= 1);
 });
 
 test("a dropped TCP connection (through a relay used as fault injector) mid-transaction: same guarantee", async () => {

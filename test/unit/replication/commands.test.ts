@@ -18,7 +18,7 @@ test("COM_BINLOG_DUMP as in the MariaDB protocol docs' example", () => {
   });
   assert.equal(
     payload.toString("hex"),
-    "1234060000020075270000" + Buffer.from("mysql-bin.000034").toString("hex"),
+    `1234060000020075270000${Buffer.from("mysql-bin.000034").toString("hex")}`,
   );
 });
 

@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import type { BenchModule, BenchSection } from "./types.ts";
 
 const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
+  "binlog-decode": () => import("./binlog-decode.ts"),
   "stream-log": () => import("./stream-log.ts"),
 };
 

@@ -66,7 +66,9 @@ export async function* decodeBinlogChunks(
         return;
       }
       const ev = decoder.decode(framed.bytes, { file, offset: framed.offset });
-      yield* flattenEvents(ev);
+      // (a generator per event costs: only payloads have inner events to flatten)
+      if (ev.type === "transaction_payload") yield* flattenEvents(ev);
+      else yield ev;
       if (ev.type === "rotate" && (ev.header.flags & EventFlag.ARTIFICIAL) === 0 && ev.header.logPos !== 0)
         state.nextFile = ev.nextFile;
       else if (ev.type === "stop") state.nextFile = nextBinlogFileName(file);

@@ -1,0 +1,326 @@
+/**
+ * Binlog decode throughput on the seed's workload (Binlog Collector benchmark): 800 INSERTs, 800
+ * UPDATEs and 800 DELETEs of 100 rows each, rows of 4+201+201+11 bytes (INT, VARCHAR(201) x2,
+ * VARCHAR(11)), over two tables, autocommit - written by a sandboxed MariaDB, then decoded from the
+ * same binlog file by:
+ * - `sluice binlog read --format jsonl FILE > /dev/null` (compiled by the bench into a scratch dir, as an install runs it),
+ * - `mariadb-binlog -v --base64-output=DECODE-ROWS FILE > /dev/null` (the C reference),
+ * - @vlasky/zongji (the Node peer), which can only read from a server: it replicates the same file
+ *   from the same sandbox, from its first event to its last (so its figure includes the network
+ *   hop on loopback, as every zongji user pays it).
+ * Each tool runs 3 times; the best run counts. Ratios are Sluice / peer in throughput (higher = Sluice faster).
+ * Without --quick a larger run (x4 the rows) follows.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { eventToJson } from "../src/codecs/binlog/output.ts";
+import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
+import { readBinlogFiles } from "../src/sources/binlog-file.ts";
+import type { BenchModule } from "./types.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface Workload {
+  label: string;
+  statements: number;
+  rowsPerStatement: number;
+}
+
+interface Measured {
+  tool: string;
+  t: Timing;
+  note?: string;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + "x".repeat(n - s.length);
+}
+
+async function buildBinlog(sb: MariadbSandbox, w: Workload, tag: string) {
+  await sb.query(`CREATE DATABASE IF NOT EXISTS bench`);
+  for (const t of ["t1", "t2"]) {
+    await sb.query(`DROP TABLE IF EXISTS bench.${t}_${tag}`);
+    await sb.query(
+      `CREATE TABLE bench.${t}_${tag} (id INT PRIMARY KEY, a VARCHAR(201), b VARCHAR(201), c VARCHAR(11)) ENGINE=InnoDB`,
+    );
+  }
+  await sb.query("FLUSH BINARY LOGS");
+  const [st] = await sb.query<{ File: string }>("SHOW MASTER STATUS");
+  const file = st!.File;
+  const n = w.rowsPerStatement;
+  const a = pad("a", 201);
+  const b = pad("b", 201);
+  for (let s = 0; s < w.statements; s++) {
+    const table = `bench.${s % 2 ? "t2" : "t1"}_${tag}`;
+    const values: string[] = [];
+    for (let i = 0; i < n; i++)
+      values.push(`(${s * n + i}, '${a}', '${b}', '${String(s).padStart(11, "0")}')`);
+    await sb.query(`INSERT INTO ${table} VALUES ${values.join(",")}`);
+  }
+  for (let s = 0; s < w.statements; s++) {
+    const table = `bench.${s % 2 ? "t2" : "t1"}_${tag}`;
+    await sb.query(`UPDATE ${table} SET c = 'updated' WHERE id BETWEEN ${s * n} AND ${s * n + n - 1}`);
+  }
+  for (let s = 0; s < w.statements; s++) {
+    const table = `bench.${s % 2 ? "t2" : "t1"}_${tag}`;
+    await sb.query(`DELETE FROM ${table} WHERE id BETWEEN ${s * n} AND ${s * n + n - 1}`);
+  }
+  await sb.query("FLUSH BINARY LOGS");
+  const path = join(sb.binlogDir, file);
+  return { file, path, bytes: statSync(path).size };
+}
+
+async function countEvents(path: string): Promise<{ events: number; rows: number; lastNext: number }> {
+  let events = 0;
+  let rows = 0;
+  let lastNext = 0;
+  for await (const ev of readBinlogFiles({ files: [path] })) {
+    events++;
+    if ("rows" in ev && ev.rows && typeof ev.rows === "object" && "rows" in ev.rows)
+      rows += ev.rows.rows.length;
+    lastNext = ev.position.next;
+  }
+  return { events, rows, lastNext };
+}
+
+/** Wall and CPU (user + system) seconds of one run. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
+/** Runs a command under /usr/bin/time (GNU time) for its CPU seconds; stdout goes to /dev/null. */
+function timeCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn("/usr/bin/time", ["-f", "SLUICE_BENCH_CPU %U %S", cmd, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env,
+      cwd: ROOT,
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      const wall = (performance.now() - started) / 1000;
+      const m = /SLUICE_BENCH_CPU ([\d.]+) ([\d.]+)/.exec(err);
+      if (code !== 0 || !m)
+        reject(new Error(`${cmd} ${args.join(" ")} exited ${code}: ${err.slice(0, 500)}`));
+      else resolve({ wall, cpu: Number(m[1]) + Number(m[2]) });
+    });
+  });
+}
+
+/** Times an in-process function: wall, and this process's CPU seconds. */
+async function timeHere(fn: () => Promise<void>): Promise<Timing> {
+  const c0 = process.cpuUsage();
+  const started = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - started) / 1000, cpu: (c.user + c.system) / 1e6 };
+}
+
+interface ZongJiLike {
+  on(ev: "binlog", fn: (e: { getEventName(): string; nextPosition: number; rows?: unknown[] }) => void): void;
+  on(ev: "error", fn: (e: Error) => void): void;
+  on(ev: "ready", fn: () => void): void;
+  start(opts: Record<string, unknown>): void;
+  stop(): void;
+}
+
+/** zongji replicating `file` from the sandbox until the event that ends at `lastNext`. */
+async function timeZongji(sb: MariadbSandbox, file: string, lastNext: number): Promise<Timing> {
+  return timeHere(() => runZongji(sb, file, lastNext));
+}
+
+function runZongji(sb: MariadbSandbox, file: string, lastNext: number): Promise<void> {
+  const require = createRequire(import.meta.url);
+  const mod = require("@vlasky/zongji") as { default: new (opts: Record<string, unknown>) => ZongJiLike };
+  const ZongJi = mod.default;
+  return new Promise((resolve, reject) => {
+    const z = new ZongJi({ host: sb.host, port: sb.port, user: "root", password: "" });
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      z.stop();
+      if (err) reject(err);
+      else resolve();
+    };
+    z.on("error", (e) => finish(e));
+    z.on("binlog", (e) => {
+      if (e.nextPosition >= lastNext) finish();
+    });
+    z.start({
+      serverId: 900000 + Math.floor(Math.random() * 1000),
+      filename: file,
+      position: 4,
+      includeEvents: ["tablemap", "writerows", "updaterows", "deleterows", "rotate", "query", "xid"],
+    });
+  });
+}
+
+/** The library alone, in this process: decode and render every event as its JSON line (no process start-up). */
+function timeInProcess(path: string, render: boolean): Promise<Timing> {
+  return timeHere(async () => {
+    let chars = 0;
+    for await (const ev of readBinlogFiles({ files: [path] }))
+      chars += render ? JSON.stringify(eventToJson(ev)).length : ev.position.next & 1;
+    if (render && chars === 0) throw new Error("no output");
+  });
+}
+
+let compiled: string | null | undefined;
+
+/**
+ * The CLI as an install runs it (compiled JavaScript), built once into a scratch directory under
+ * node_modules/.cache (so that dependencies resolve); null when the build emits nothing usable.
+ */
+function compiledCli(): string | null {
+  if (compiled !== undefined) return compiled;
+  const out = join(ROOT, "node_modules/.cache/sluice-bench-dist");
+  rmSync(out, { recursive: true, force: true });
+  // Type errors elsewhere in the tree do not stop tsc from emitting; only a missing main.js does.
+  spawnSync(
+    process.execPath,
+    [
+      join(ROOT, "node_modules/typescript/bin/tsc"),
+      "-p",
+      ROOT,
+      "--outDir",
+      out,
+      "--declaration",
+      "false",
+      "--sourceMap",
+      "false",
+    ],
+    {
+      stdio: "ignore",
+    },
+  );
+  const main = join(out, "src/cli/main.js");
+  if (existsSync(main)) {
+    copyFileSync(join(ROOT, "package.json"), join(out, "package.json"));
+    compiled = main;
+  } else compiled = null;
+  return compiled;
+}
+
+/** The best of `n` runs, by CPU time. */
+async function best(n: number, fn: () => Promise<Timing>): Promise<Timing> {
+  let b: Timing = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
+  for (let i = 0; i < n; i++) {
+    const t = await fn();
+    if (t.cpu < b.cpu) b = t;
+  }
+  return b;
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1);
+}
+
+async function measure(sb: MariadbSandbox, w: Workload, tag: string, runs: number) {
+  const bin = await buildBinlog(sb, w, tag);
+  const counted = await countEvents(bin.path);
+  const results: Measured[] = [];
+  const cli = compiledCli();
+  results.push({
+    tool: `sluice binlog read --format jsonl (${cli ? "compiled" : "from source through tsx"})`,
+    t: await best(runs, () =>
+      cli
+        ? timeCommand(process.execPath, [
+            cli,
+            "binlog",
+            "read",
+            "--format",
+            "jsonl",
+            "--no-progress",
+            bin.path,
+          ])
+        : timeCommand(
+            process.execPath,
+            ["bin/sluice.js", "binlog", "read", "--format", "jsonl", "--no-progress", bin.path],
+            { ...process.env, SLUICE_FROM_SOURCE: "1" },
+          ),
+    ),
+  });
+  results.push({
+    tool: "Sluice library in-process (decode + JSON lines, no start-up)",
+    t: await best(runs, () => timeInProcess(bin.path, true)),
+  });
+  results.push({
+    tool: "Sluice library in-process (decode only: events with row values, like zongji)",
+    t: await best(runs, () => timeInProcess(bin.path, false)),
+  });
+  results.push({
+    tool: "mariadb-binlog -v --base64-output=DECODE-ROWS",
+    t: await best(runs, () => timeCommand("mariadb-binlog", ["-v", "--base64-output=DECODE-ROWS", bin.path])),
+  });
+  try {
+    results.push({
+      tool: "@vlasky/zongji (replicating the same file)",
+      t: await best(runs, () => timeZongji(sb, bin.file, counted.lastNext)),
+    });
+  } catch (e) {
+    results.push({
+      tool: "@vlasky/zongji",
+      t: { wall: Number.NaN, cpu: Number.NaN },
+      note: `failed: ${(e as Error).message}`,
+    });
+  }
+  const sluice = results[0]!.t.cpu;
+  const library = results[1]!.t.cpu;
+  const rowsMd = results
+    .map((r) =>
+      Number.isNaN(r.t.cpu)
+        ? `| ${r.tool} | - | - | - | - | - | - | - | ${r.note ?? ""} |`
+        : `| ${r.tool} | ${r.t.wall.toFixed(2)} | ${r.t.cpu.toFixed(2)} | ${fmt(counted.events / r.t.cpu)} | ${fmt(counted.rows / r.t.cpu)} | ${fmt(bin.bytes / 2 ** 20 / r.t.cpu)} | ${(r.t.cpu / sluice).toFixed(2)} | ${(r.t.cpu / library).toFixed(2)} |`,
+    )
+    .join("\n");
+  return {
+    md: `### ${w.label}\n\nBinlog ${bin.file}: ${(bin.bytes / 2 ** 20).toFixed(1)} MiB, ${counted.events.toLocaleString("en-US")} events, ${counted.rows.toLocaleString("en-US")} row changes (updates count once).\n\n| tool | wall s | CPU s (best of ${runs}) | events/s | rows/s | MB/s | CPU vs Sluice CLI | CPU vs Sluice library |\n|---|---|---|---|---|---|---|---|\n${rowsMd}\n`,
+    results,
+  };
+}
+
+const bench: BenchModule = {
+  name: "binlog-decode",
+  async run({ quick }) {
+    const sb = await startMariadb({
+      binlogRowMetadata: "FULL",
+      binlogRowImage: "FULL",
+      extraArgs: ["--max-binlog-size=1073741824"],
+    });
+    try {
+      const parts: string[] = [];
+      const seed: Workload = {
+        label: "Seed workload: 800 INSERTs + 800 UPDATEs + 800 DELETEs of 100 rows",
+        statements: 800,
+        rowsPerStatement: 100,
+      };
+      parts.push((await measure(sb, seed, "seed", 3)).md);
+      if (!quick) {
+        const large: Workload = {
+          label: "Larger: 800 + 800 + 800 statements of 400 rows",
+          statements: 800,
+          rowsPerStatement: 400,
+        };
+        parts.push((await measure(sb, large, "large", 2)).md);
+      }
+      return {
+        title: "Binlog decode: sluice binlog read vs mariadb-binlog and zongji",
+        command: `npm run bench -- binlog-decode${quick ? " --quick" : ""}`,
+        markdown: `Each tool over the same binlog file, output discarded. The machine is shared (2 cores, other work running), so wall time is noisy: throughput and ratios use CPU seconds (user + system) of the decoding process, best of N runs; for zongji that is the bench process decoding what the server sends (the server's own work is not counted). Sluice and mariadb-binlog read the file, zongji replicates it from the sandbox that wrote it (loopback). The Sluice CLI runs compiled (built by the bench into node_modules/.cache; through tsx if that build fails), start-up included; the library rows time the same code inside the bench process. The last two columns divide each tool's CPU time by Sluice's: above 1 means Sluice is cheaper.\n\n${parts.join("\n")}`,
+      };
+    } finally {
+      await sb.stop();
+    }
+  },
+};
+
+export default bench;

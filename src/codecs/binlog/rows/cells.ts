@@ -1,5 +1,5 @@
 import { SluiceError } from "../../../core/errors.ts";
-import { decodeText, isTextCharset, isValidUtf8 } from "./charsets.ts";
+import { decodeText, isTextCharset, isValidUtf8, utf8Text } from "./charsets.ts";
 import { decimalBinarySize, decodeDecimal } from "./decimal.ts";
 import { jsonBinaryToText } from "./json-binary.ts";
 import { formatInet4, formatInet6, formatUuid } from "./mariadb-types.ts";
@@ -106,8 +106,9 @@ function uintLE(buf: Buffer, p: number, n: number): number | bigint {
 function stringCell(buf: Buffer, start: number, end: number, col: ColumnDef): string | Buffer {
   const cs = col.charset;
   if (cs === "binary") return buf.subarray(start, end);
+  if (cs === "utf8mb4" || cs === "utf8mb3") return utf8Text(buf, start, end);
   if (cs !== undefined && isTextCharset(cs)) return decodeText(buf, start, end, cs);
-  if (cs === undefined && isValidUtf8(buf, start, end)) return buf.toString("utf8", start, end);
+  if (cs === undefined && isValidUtf8(buf, start, end)) return utf8Text(buf, start, end);
   return buf.subarray(start, end);
 }
 

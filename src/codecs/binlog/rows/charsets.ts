@@ -40,6 +40,16 @@ export function charsetOfCollation(id: number): string {
   return "unknown";
 }
 
+// Buffer#toString re-checks its arguments and dispatches on the encoding name for every call; the
+// row decoder calls it once per string cell with bounds it has already checked.
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Buffer, s: number, e: number): string })
+  .utf8Slice;
+
+/** UTF-8 bytes [start, end) of `buf` as a string (bounds already checked by the caller). */
+export function utf8Text(buf: Buffer, start: number, end: number): string {
+  return utf8Slice.call(buf, start, end);
+}
+
 /** Charsets whose bytes Sluice decodes into a JS string. */
 export function isTextCharset(charset: string): boolean {
   switch (charset) {
@@ -109,7 +119,7 @@ export function decodeText(buf: Buffer, start: number, end: number, charset: str
     case "utf32":
       return decodeUtf32(buf, start, end);
     default:
-      return buf.toString("utf8", start, end);
+      return utf8Text(buf, start, end);
   }
 }
 

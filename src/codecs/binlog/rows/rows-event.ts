@@ -263,6 +263,19 @@ export function* iterateRows(frame: RowsEventFrame): Generator<RowChange, void, 
   }
 }
 
+const presentCounts = new WeakMap<boolean[], number>();
+
+/** Columns set in a bitmap, computed once per event image rather than once per row. */
+function countPresent(present: boolean[]): number {
+  let n = presentCounts.get(present);
+  if (n === undefined) {
+    n = 0;
+    for (const p of present) if (p) n++;
+    presentCounts.set(present, n);
+  }
+  return n;
+}
+
 function readImage(
   buf: Buffer,
   c: Cursor,
@@ -272,9 +285,7 @@ function readImage(
 ): CellValue[] {
   const cols = table.columns;
   const n = cols.length;
-  let presentCount = 0;
-  for (let i = 0; i < n; i++) if (present[i]) presentCount++;
-  const nullBytes = (presentCount + 7) >> 3;
+  const nullBytes = (countPresent(present) + 7) >> 3;
   if (c.pos + nullBytes > c.end)
     throw new SluiceError(
       "BINLOG_TRUNCATED",

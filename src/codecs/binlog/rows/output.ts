@@ -130,8 +130,8 @@ export function rowsEventToText(ev: RowsEvent): string {
   const verb = ev.kind === "write" ? "INSERT INTO" : ev.kind === "update" ? "UPDATE" : "DELETE FROM";
   const lines = [`${verb} ${name} (${ev.rows.length} row${ev.rows.length === 1 ? "" : "s"})`];
   for (const r of ev.rows) {
-    if (r.before) lines.push(`  ${ev.kind === "update" ? "WHERE" : "WHERE"} ${imageToText(r.before, cols)}`);
-    if (r.after) lines.push(`  ${ev.kind === "update" ? "SET  " : "VALUES"} ${imageToText(r.after, cols)}`);
+    if (r.before) lines.push(`  WHERE ${imageToText(r.before, cols)}`);
+    if (r.after) lines.push(`  ${ev.kind === "update" ? "SET" : "VALUES"} ${imageToText(r.after, cols)}`);
   }
   return lines.join("\n");
 }

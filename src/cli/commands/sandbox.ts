@@ -1,4 +1,6 @@
 import { type Command, Option } from "commander";
+import { z } from "zod";
+import { validateConfig } from "../../core/config.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { formatDuration } from "../../core/units.ts";
 import type { MariadbSandboxOptions } from "../../sandbox/index.ts";
@@ -11,7 +13,7 @@ import {
   startRegisteredMemcached,
   stopRegisteredSandbox,
 } from "../../sandbox/registry.ts";
-import { action, intOption } from "../context.ts";
+import { action, cliContext, intOption } from "../context.ts";
 
 interface StartOptions {
   kind: "mariadb" | "memcached";
@@ -31,6 +33,25 @@ interface StartOptions {
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** The config file's `sandbox:` section: defaults for `sandbox start`, named like its flags. */
+const sandboxConfigSchema = z
+  .object({
+    sandbox: z
+      .object({
+        dir: z.string().optional(),
+        rowMetadata: z.enum(["FULL", "MINIMAL"]).optional(),
+        rowImage: z.enum(["FULL", "MINIMAL", "NOBLOB"]).optional(),
+        binlogFormat: z.enum(["ROW", "STATEMENT", "MIXED"]).optional(),
+        gtidDomainId: z.number().int().min(0).optional(),
+        generalLog: z.boolean().optional(),
+        keep: z.boolean().optional(),
+        serverArgs: z.array(z.string()).optional(),
+        memoryMb: z.number().int().positive().optional(),
+      })
+      .strict(),
+  })
+  .strict();
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -74,11 +95,25 @@ Examples:
   sluice sandbox start --name source
   sluice sandbox start --name target --row-metadata MINIMAL --general-log --json
   sluice sandbox start --kind memcached --name cache
+Defaults may come from the config file's sandbox section (dir, rowMetadata, rowImage, binlogFormat,
+gtidDomainId, generalLog, keep, serverArgs, memoryMb); flags win.
 The replication URL carries a password made for this throwaway, loopback-only server.`,
     )
     .action(
-      action(async (opts: StartOptions): Promise<undefined> => {
+      action(async (flags: StartOptions, cmd: Command): Promise<undefined> => {
         const began = performance.now();
+        const { config } = await cliContext(cmd);
+        // Flags the user typed win over the config file's `sandbox:` section.
+        const fromFile = validateConfig(
+          { sandbox: config.sandbox ?? {} },
+          sandboxConfigSchema,
+          cmd.optsWithGlobals<{ config?: string }>().config ?? "config file",
+        ).sandbox;
+        const opts: StartOptions = {
+          ...fromFile,
+          ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+          serverArg: [...(fromFile.serverArgs ?? []), ...flags.serverArg],
+        } as StartOptions;
         let rec: SandboxRecord;
         if (opts.kind === "memcached") {
           rec = await startRegisteredMemcached({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -22,7 +22,15 @@ after(() => {
 });
 
 test("sandbox start/status/list/stop round trip from the CLI", async () => {
+  // Defaults from the config file's sandbox section; flags win over it.
+  const config = join(registry, "sluice.yaml");
+  writeFileSync(
+    config,
+    "sandbox:\n  rowMetadata: FULL\n  rowImage: NOBLOB\n  serverArgs: ['--max-connections=77']\n",
+  );
   const start = sluice(
+    "--config",
+    config,
     "sandbox",
     "start",
     "--name",
@@ -47,8 +55,10 @@ test("sandbox start/status/list/stop round trip from the CLI", async () => {
   assert.ok(isAlive(rec.pid));
   const conn = await mysql.createConnection(rec.url);
   try {
-    const [rows] = await conn.query("SELECT @@binlog_row_metadata AS m, @@general_log AS g");
-    assert.deepEqual(rows, [{ m: "MINIMAL", g: 1 }]);
+    const [rows] = await conn.query(
+      "SELECT @@binlog_row_metadata AS m, @@binlog_row_image AS i, @@max_connections AS c, @@general_log AS g",
+    );
+    assert.deepEqual(rows, [{ m: "MINIMAL", i: "NOBLOB", c: 77, g: 1 }]);
     await conn.query("CREATE DATABASE cli_check");
   } finally {
     await conn.end();
@@ -113,6 +123,14 @@ test("sandbox start --kind memcached and stop --all", () => {
     [["cli-cache", true]],
   );
   assert.equal(isAlive(rec.pid), false);
+});
+
+test("a bad key in the config file's sandbox section is a usage error that names it", () => {
+  const config = join(registry, "bad.yaml");
+  writeFileSync(config, "sandbox:\n  rowMeta: FULL\n");
+  const r = sluice("--config", config, "sandbox", "start");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /CONFIG_INVALID.*sandbox.*rowMeta/);
 });
 
 test("sandbox stop without a name is a usage error", () => {

@@ -217,11 +217,21 @@ export class SqliteBackend implements StreamBackend {
   }
 
   private selectFrom(stream: string, from: number, max: number): StoredRecord[] {
-    const rows = this.db
-      .prepare(
-        `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
-      )
-      .all(from, max) as RecordRow[];
+    let rows: RecordRow[];
+    try {
+      rows = this.db
+        .prepare(
+          `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
+        )
+        .all(from, max) as RecordRow[];
+    } catch (e) {
+      if (/no such table/.test(messageOf(e))) throw this.noStream(stream);
+      throw new SluiceError("STREAM_READ_FAILED", `read failed: ${messageOf(e)}`, {
+        context: { url: this.url, stream, offset: from },
+        hint: "check the file's permissions and that the disk is healthy (sqlite3 FILE 'PRAGMA integrity_check')",
+        cause: e,
+      });
+    }
     return rows.map((r) => {
       const rec: StoredRecord = {
         offset: r.offset,

@@ -1,0 +1,82 @@
+import { openStreamLog } from "../stream/index.ts";
+import type { Producer, ProducerPolicy, ProducerStats, StreamLog, StreamRecord } from "../stream/types.ts";
+import type { SessionEvent } from "./events.ts";
+
+/**
+ * Session events into the stream log: one record per event, key `session:<id>` (so one session's
+ * events keep their order under any partitioning), value the event as JSON, timestamp the capture
+ * time. Live capture publishes with the `drop` policy (a slow broker costs records, counted, never
+ * the server's time); a pcap file with `block` (nothing to protect, so nothing is lost).
+ */
+export const CAPTURE_STREAM = "capture";
+
+export function eventRecord(e: SessionEvent): StreamRecord {
+  return {
+    key: `session:${e.session}`,
+    value: Buffer.from(JSON.stringify(e)),
+    timestamp: Math.floor(e.ts / 1000),
+    headers: { type: e.type },
+  };
+}
+
+export class EventPublisher {
+  private readonly log: StreamLog;
+  private readonly producer: Producer;
+  private readonly policy: ProducerPolicy;
+  private batch: StreamRecord[] = [];
+  private failure: unknown;
+
+  private constructor(log: StreamLog, producer: Producer, policy: ProducerPolicy) {
+    this.log = log;
+    this.producer = producer;
+    this.policy = policy;
+  }
+
+  static async open(
+    url: string,
+    stream: string | undefined,
+    policy: ProducerPolicy,
+  ): Promise<EventPublisher> {
+    const log = await openStreamLog(url);
+    const producer = await log.producer(stream ?? log.defaultStream ?? CAPTURE_STREAM, { policy });
+    return new EventPublisher(log, producer, policy);
+  }
+
+  get url(): string {
+    return this.log.url;
+  }
+
+  publish(e: SessionEvent): void {
+    if (this.policy === "drop") {
+      // Returns at once: what does not fit the producer's bounded queue is dropped and counted there.
+      this.producer.append([eventRecord(e)]).catch((err: unknown) => {
+        this.failure ??= err;
+      });
+      return;
+    }
+    this.batch.push(eventRecord(e));
+  }
+
+  /** With `block`: writes what was published so far, so the reader waits for the log (call between chunks). */
+  async drain(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    await this.producer.append(batch);
+  }
+
+  stats(): ProducerStats {
+    return this.producer.stats();
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.drain();
+      await this.producer.flush();
+    } finally {
+      await this.producer.close();
+      await this.log.close();
+    }
+  }
+}

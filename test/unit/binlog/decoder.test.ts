@@ -141,3 +141,62 @@ test("MariaDB GTID with commit id, standalone DDL, XA", () => {
   const x = d.decode(event(EventType.MARIADB_GTID, xa, { crc: false }), { file: "b.000001", offset: 200 });
   assert.ok(x.type === "mariadb_gtid" && x.xa?.gtrid === "abc" && x.xa.bqual === "de");
 });
+
+test("heartbeats (v1 and v2), XA prepare, rows query", () => {
+  const d = new BinlogEventDecoder({ checksum: 0 });
+  const at = { file: "binlog.000007", offset: 0 };
+  const hb = d.decode(
+    event(EventType.HEARTBEAT, Buffer.from("binlog.000007"), { crc: false, logPos: 1234 }),
+    at,
+  );
+  assert.ok(hb.type === "heartbeat" && hb.binlogFile === "binlog.000007" && hb.header.logPos === 1234);
+  // v2: type 1 (file name), type 2 (position as packed int), type 0 end
+  const v2body = Buffer.concat([
+    Buffer.from([1, 13]),
+    Buffer.from("binlog.000007"),
+    Buffer.from([2, 4, 0xfd, 0x40, 0x42, 0x0f]),
+    Buffer.from([0]),
+  ]);
+  const hb2 = d.decode(event(EventType.HEARTBEAT_V2, v2body, { crc: false }), at);
+  assert.ok(hb2.type === "heartbeat_v2");
+  assert.equal(hb2.type === "heartbeat_v2" && hb2.binlogPosition, 1000000);
+  const xa = Buffer.alloc(1 + 4 + 4 + 4 + 5);
+  xa[0] = 0;
+  xa.writeUInt32LE(1, 1);
+  xa.writeUInt32LE(3, 5);
+  xa.writeUInt32LE(2, 9);
+  xa.write("gtrbq", 13, "latin1");
+  const x = d.decode(event(EventType.XA_PREPARE, xa, { crc: false }), at);
+  assert.ok(x.type === "xa_prepare" && x.gtrid === "gtr" && x.bqual === "bq" && !x.onePhase);
+  const rq = d.decode(event(EventType.ROWS_QUERY, Buffer.from("\x05hello"), { crc: false }), at);
+  assert.ok(rq.type === "rows_query" && rq.query === "hello");
+});
+
+test("query status variables: known ones decoded, an unknown code stops their parsing safely", () => {
+  const d = new BinlogEventDecoder({ checksum: 0 });
+  const status = Buffer.concat([
+    Buffer.from([0]), // Q_FLAGS2
+    Buffer.from([0, 0, 0, 0]),
+    Buffer.from([5, 6]), // Q_TIME_ZONE
+    Buffer.from("+00:00"),
+    Buffer.from([4, 33, 0, 8, 0, 45, 0]), // Q_CHARSET
+    Buffer.from([0x77, 1, 2, 3]), // unknown code 0x77, then bytes whose meaning is unknown
+  ]);
+  const post = Buffer.alloc(13);
+  post.writeUInt32LE(42, 0);
+  post.writeUInt32LE(1, 4);
+  post[8] = 2; // db_len
+  post.writeUInt16LE(0, 9);
+  post.writeUInt16LE(status.length, 11);
+  const body = Buffer.concat([post, status, Buffer.from("db\0"), Buffer.from("SELECT 1")]);
+  const q = d.decode(event(EventType.QUERY, body, { crc: false }), { file: "b.000001", offset: 4 });
+  assert.ok(q.type === "query");
+  if (q.type !== "query") return;
+  assert.equal(q.threadId, 42);
+  assert.equal(q.database, "db");
+  assert.equal(q.query, "SELECT 1");
+  assert.equal(q.status.timeZone, "+00:00");
+  assert.equal(q.status.charsetClient, 33);
+  assert.equal(q.status.collationServer, 45);
+  assert.equal(q.status.unknownCode, 0x77);
+});

@@ -209,13 +209,27 @@ export function quote(s: string): string {
   return JSON.stringify(s);
 }
 
-/** A double as MySQL prints it inside JSON: shortest round-trip digits, `1.0` not `1`, `1e300`. */
+/**
+ * A double as MySQL prints it inside JSON (my_gcvt): the shortest round-trip digits, in fixed
+ * notation when the decimal point position is within [-14, 15] (`0.0000001`, `123.0`), else as `1e15`,
+ * `1e-16`; integral values keep a `.0`.
+ */
 export function formatJsonDouble(d: number): string {
   if (!Number.isFinite(d)) fail(`non-finite double ${d}`);
-  let s = String(d);
-  if (s.includes("e")) return s.replace("e+", "e");
-  if (!s.includes(".")) s += ".0";
-  return s;
+  if (d === 0) return Object.is(d, -0) ? "-0.0" : "0.0";
+  const [mant = "0", expText = "0"] = Math.abs(d).toExponential().split("e");
+  const digits = mant.replace(".", "");
+  const decpt = Number(expText) + 1;
+  const sign = d < 0 ? "-" : "";
+  if (decpt >= -14 && (decpt <= 15 || digits.length > decpt)) {
+    let text: string;
+    if (decpt <= 0) text = `0.${"0".repeat(-decpt)}${digits}`;
+    else if (decpt >= digits.length) text = `${digits}${"0".repeat(decpt - digits.length)}.0`;
+    else text = `${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
+    return sign + text;
+  }
+  const e = decpt - 1;
+  return `${sign}${digits[0]}${digits.length > 1 ? `.${digits.slice(1)}` : ""}e${e}`;
 }
 
 function opaque(b: Buffer, fieldType: number, p: number, len: number): string {

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { decimalBinarySize, decodeDecimal } from "../../../../src/codecs/binlog/rows/decimal.ts";
-import { jsonBinaryToText } from "../../../../src/codecs/binlog/rows/json-binary.ts";
+import { formatJsonDouble, jsonBinaryToText } from "../../../../src/codecs/binlog/rows/json-binary.ts";
+import { applyJsonDiffs } from "../../../../src/codecs/binlog/rows/json-diff.ts";
 import { formatInet4, formatInet6, formatUuid } from "../../../../src/codecs/binlog/rows/mariadb-types.ts";
 import { formatFloat32 } from "../../../../src/codecs/binlog/rows/output.ts";
 import {
@@ -15,6 +16,7 @@ import {
   decodeTimestamp2,
   formatUnixSeconds,
 } from "../../../../src/codecs/binlog/rows/temporal.ts";
+import { JsonText } from "../../../../src/codecs/binlog/rows/types.ts";
 import { encodeDatetime2, encodeDecimal, encodeTime2 } from "./encoders.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ""), "hex");
@@ -196,4 +198,51 @@ test("MariaDB UUID, INET4 and INET6 print as the server prints them", () => {
   assert.equal(formatInet6(hex("00000000000000000000000000000001"), 0), "::1");
   assert.equal(formatInet6(hex("20010db8000000000000000000000001"), 0), "2001:db8::1");
   assert.equal(formatInet6(hex("00010000000000020000000000000003"), 0), "1:0:0:2::3");
+});
+
+test("doubles inside MySQL JSON print as my_gcvt prints them", () => {
+  const cases: Array<[number, string]> = [
+    [1, "1.0"],
+    [0.1, "0.1"],
+    [-2.5, "-2.5"],
+    [100, "100.0"],
+    [1e14, "100000000000000.0"],
+    [1e15, "1e15"],
+    [1.5e16, "1.5e16"],
+    [1e-7, "0.0000001"],
+    [1e-15, "0.000000000000001"],
+    [1e-16, "1e-16"],
+    [1.7976931348623157e308, "1.7976931348623157e308"],
+  ];
+  for (const [d, text] of cases) assert.equal(formatJsonDouble(d), text);
+  fc.assert(
+    fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (d) => {
+      assert.ok(Number(formatJsonDouble(d)) === d);
+    }),
+  );
+});
+
+test("JSON diffs apply like JSON_SET/JSON_REPLACE/JSON_REMOVE, keeping MySQL's key order", () => {
+  const t = (text: string) => new JsonText(text);
+  assert.equal(
+    applyJsonDiffs('{"a": 1, "b": [1, 2, 3]}', [
+      { op: "replace", path: "$.b[1]", value: t("20") },
+      { op: "insert", path: "$.zz", value: t('"x"') },
+      { op: "insert", path: "$.c", value: t("{}") },
+      { op: "remove", path: "$.b[0]" },
+      { op: "insert", path: "$.b[last]", value: t("null") },
+    ]),
+    '{"a": 1, "b": [20, null, 3], "c": {}, "zz": "x"}',
+  );
+  assert.equal(
+    applyJsonDiffs('{"k y": {"n": 12345678901234567890}}', [
+      { op: "replace", path: '$."k y".n', value: t("true") },
+    ]),
+    '{"k y": {"n": true}}',
+  );
+  assert.equal(
+    applyJsonDiffs('{"a": 1.50}', [{ op: "insert", path: "$.b", value: t("2") }]),
+    '{"a": 1.50, "b": 2}',
+  );
+  assert.equal(applyJsonDiffs("[1]", [{ op: "replace", path: "$.missing.x", value: t("1") }]), undefined);
 });

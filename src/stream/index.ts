@@ -17,9 +17,12 @@ export { parseStreamUrl } from "./url.ts";
 export async function openStreamLog(url: string, options: OpenOptions = {}): Promise<StreamLog> {
   const target = parseStreamUrl(url);
   if (target.kind === "sqlite") {
-    const sync = new URLSearchParams(url.split("?", 2)[1] ?? "").get("sync") === "normal" ? "normal" : "full";
     // A file URL has no secret, and URL normalization would turn file:./x.db into file:///x.db.
-    return new BackendStreamLog(SqliteBackend.open(url, target.path, { sync }), target.stream, options);
+    return new BackendStreamLog(
+      SqliteBackend.open(url, target.path, { sync: target.sync }),
+      target.stream,
+      options,
+    );
   }
   const backend = await RabbitBackend.open(redactUrl(url), target, options.connectTimeoutMs);
   return new BackendStreamLog(backend, target.stream, options);

@@ -3,7 +3,7 @@ import { SluiceError } from "../core/errors.ts";
 import { redactUrl } from "../core/url.ts";
 
 export type StreamTarget =
-  | { kind: "sqlite"; path: string; stream: string | undefined }
+  | { kind: "sqlite"; path: string; stream: string | undefined; sync: "full" | "normal" }
   | {
       kind: "rabbitmq";
       host: string;
@@ -30,7 +30,8 @@ export function checkStreamName(name: string, url: string): string {
 
 /**
  * Parses a stream-log URL:
- * - `file:PATH` (relative to the working directory) or `file:///abs/path`; `?stream=NAME` names a stream.
+ * - `file:PATH` (relative to the working directory) or `file:///abs/path`; `?stream=NAME` names a stream,
+ *   `?sync=normal` commits without fsync (default `full`).
  * - `amqp://user:pass@host:port/STREAM[?vhost=/]`: the path is the stream name (not the vhost, as it
  *   would be for plain AMQP), the vhost comes from `?vhost=` (default `/`). Without a password in the
  *   URL, SLUICE_AMQP_PASSWORD is used.
@@ -51,11 +52,15 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
     if (pathPart.startsWith("//") && !path.startsWith("/")) throw bad("file URLs take no host");
     path = decodeURIComponent(path);
     if (!path) throw bad("no file path");
-    const stream = new URLSearchParams(query).get("stream") ?? undefined;
+    const params = new URLSearchParams(query);
+    const stream = params.get("stream") ?? undefined;
+    const sync = params.get("sync") ?? "full";
+    if (sync !== "full" && sync !== "normal") throw bad(`sync=${sync} (expected full or normal)`);
     return {
       kind: "sqlite",
       path: resolve(path),
       stream: stream === undefined ? undefined : checkStreamName(stream, url),
+      sync,
     };
   }
   if (scheme === "amqp") {

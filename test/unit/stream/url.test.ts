@@ -10,12 +10,15 @@ test("file: URLs resolve relative paths and take ?stream=", () => {
     kind: "sqlite",
     path: resolve("sluice.db"),
     stream: undefined,
+    sync: "full",
   });
   assert.deepEqual(parseStreamUrl("file:/var/lib/x.db?stream=changes"), {
     kind: "sqlite",
     path: "/var/lib/x.db",
     stream: "changes",
+    sync: "full",
   });
+  assert.equal((parseStreamUrl("file:x.db?sync=normal") as { sync: string }).sync, "normal");
   assert.equal(parseStreamUrl("file:///abs/path%20with%20space.db").kind, "sqlite");
   assert.equal((parseStreamUrl("file:///abs/p%20q.db") as { path: string }).path, "/abs/p q.db");
 });
@@ -44,6 +47,7 @@ test("bad URLs are usage errors that show the URL without its password and say w
     ["redis://localhost", "USAGE_STREAM_URL", /unknown stream-log scheme 'redis:'/],
     ["sluice.db", "USAGE_STREAM_URL", /no scheme/],
     ["file:", "USAGE_STREAM_URL", /no file path/],
+    ["file:x.db?sync=off", "USAGE_STREAM_URL", /sync=off \(expected full or normal\)/],
     ["file://host/x.db", "USAGE_STREAM_URL", /no host/],
     ["amqp://u:topsecret@/s", "USAGE_STREAM_URL", /not a URL/],
     ["amqp://u:topsecret@h/bad%20name", "USAGE_STREAM_NAME", /invalid stream name 'bad name'/],

@@ -59,6 +59,7 @@ test("when the broker goes away, a blocking producer fails and never claims an u
   const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${port}`);
   const producer = await log.producer(stream, { policy: "block", maxBatch: 50 });
   const consumer = await log.consumer(stream, "g");
+  const dropping = await log.producer(stream, { policy: "drop" });
   const acked: number[] = [];
   let failure: unknown;
   let seq = 0;
@@ -84,6 +85,12 @@ test("when the broker goes away, a blocking producer fails and never claims an u
   await assert.rejects(producer.append([rec("k", 1)]), (e: unknown) => isSluiceError(e));
   await assert.rejects(consumer.read({ max: 10, waitMs: 100 }), (e: unknown) => isSluiceError(e));
   assert.ok(producer.stats().appended === acked.length);
+  // A drop-policy producer never throws at the source: its lost writes are counted instead.
+  assert.deepEqual(await dropping.append([rec("k", 1), rec("k", 2)]), { accepted: 2, dropped: 0 });
+  await dropping.flush();
+  assert.equal(dropping.stats().failed, 2);
+  assert.equal(dropping.stats().appended, 0);
+  assert.match(dropping.stats().lastError ?? "", /lost the connection/);
   await log.close();
 
   // Every record an append acknowledged is in the stream, in order.

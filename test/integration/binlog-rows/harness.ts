@@ -171,6 +171,8 @@ export const COLUMNS: ColumnCase[] = [
   ["lb", "LONGBLOB", ["''", `X'${"01".repeat(100000)}'`, "NULL", "X'00'", "'x'"]],
   ["e", "ENUM('a','b','c d','é')", ["'a'", "'é'", "NULL", "'c d'", "'b'"]],
   ["s", "SET('x','y','z','w ü')", ["''", "'x,y,z,w ü'", "NULL", "'x'", "'y,w ü'"]],
+  ["el", "ENUM('é','€','ÿ') CHARACTER SET latin1", ["'é'", "'€'", "NULL", "'ÿ'", "'é'"]],
+  ["sl", "SET('à','ß') CHARACTER SET latin1", ["''", "'à,ß'", "NULL", "'ß'", "'à'"]],
   ["j", "JSON", ["'{}'", `'{"a": [1, 2.5, "x", null, true], "b": {"c": "é"}}'`, "NULL", "'[]'", "'\"str\"'"]],
   [
     "g",

@@ -2,7 +2,7 @@ import { SluiceError } from "../../../core/errors.ts";
 import { ByteReader } from "../reader.ts";
 import type { FormatContext } from "../types.ts";
 import { EventType } from "../types.ts";
-import { charsetOfCollation } from "./charsets.ts";
+import { charsetOfCollation, decodeText, isTextCharset } from "./charsets.ts";
 import { type ColumnDef, ColumnType, type TableMapEvent } from "./types.ts";
 
 /**
@@ -225,7 +225,22 @@ export function decodeTableMapEvent(
     ev.optionalMetadata.push(fieldType);
     readOptionalField(ev, fieldType, fr);
   }
+  for (const c of columns) if (isEnumOrSet(c.realType)) decodeLabels(c);
   return ev;
+}
+
+/**
+ * ENUM/SET labels are written in the column's charset, which ENUM_AND_SET_*_CHARSET may only give
+ * after them: they are kept as bytes until the whole optional metadata is read.
+ */
+const rawLabels = new WeakMap<ColumnDef, Buffer[]>();
+
+function decodeLabels(c: ColumnDef): void {
+  const raw = rawLabels.get(c);
+  if (raw === undefined) return;
+  const cs = c.charset !== undefined && isTextCharset(c.charset) ? c.charset : "utf8mb4";
+  c.labels = raw.map((b) => decodeText(b, 0, b.length, cs));
+  rawLabels.delete(c);
 }
 
 function readOptionalField(ev: TableMapEvent, fieldType: number, r: ByteReader): void {
@@ -284,13 +299,9 @@ function readOptionalField(ev: TableMapEvent, fieldType: number, r: ByteReader):
         if (c.realType !== want) continue;
         if (r.remaining === 0) break;
         const count = packed(r, "label count");
-        const labels: string[] = [];
-        for (let k = 0; k < count; k++) {
-          const n = packed(r, "label length");
-          // Labels are in the column's charset; utf8 is right for ASCII and the utf8 family.
-          labels.push(r.string(n, "label"));
-        }
-        c.labels = labels;
+        const raw: Buffer[] = [];
+        for (let k = 0; k < count; k++) raw.push(r.bytes(packed(r, "label length"), "label"));
+        rawLabels.set(c, raw);
       }
       return;
     }

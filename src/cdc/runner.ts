@@ -200,7 +200,8 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
               resume = out.resume;
               if (out.resume.timestamp > 0) processedTime = out.resume.timestamp;
               dirty = true;
-              if (++sinceCheckpoint >= every) await save();
+              // A range's first checkpoint comes at once: it gives the lag rule the range's real time.
+              if (++sinceCheckpoint >= every || (opts.range && checkpoints === 0)) await save();
               break;
             case "ddl":
               resume = out.resume;

@@ -2,6 +2,7 @@ import { type Command, Option } from "commander";
 import { CheckpointStore, processedUpTo } from "../../cdc/checkpoint.ts";
 import type { FilterSpec } from "../../cdc/filter.ts";
 import { cdcMetrics } from "../../cdc/metrics.ts";
+import { runPartitioned } from "../../cdc/partitioned.ts";
 import { type CollectorProgress, runCollector } from "../../cdc/runner.ts";
 import { SourceInfo } from "../../cdc/source-info.ts";
 import { parseDuration } from "../../cdc/time.ts";
@@ -32,6 +33,8 @@ export interface RunOptions {
   sink: "history" | "jsonl" | "stream";
   to?: string;
   workers: number;
+  rangeEvents?: number;
+  rangeWorker?: number;
   serverId?: number;
   json?: boolean;
 }
@@ -71,10 +74,47 @@ export async function openSink(o: RunOptions): Promise<ChangeSink> {
 
 async function runCommand(o: RunOptions, cmd: Command): Promise<number> {
   const { logger } = await cliContext(cmd);
-  if (o.workers > 1)
-    throw new SluiceError("USAGE_CDC_WORKERS", "--workers above 1 is not available in this build", {
-      hint: "run with --workers 1",
-    });
+  if (o.rangeWorker !== undefined) return rangeWorkerCommand(o);
+  if (o.workers > 1) {
+    if (o.sink === "jsonl")
+      throw new SluiceError(
+        "USAGE_CDC_WORKERS",
+        "--workers above 1 needs a sink that takes concurrent writers",
+        {
+          hint: "use --sink history or --sink stream with --workers, or --workers 1 with jsonl",
+        },
+      );
+    const checkpoints = await CheckpointStore.open(checkpointUrlOf(o));
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      const r = await runPartitioned({
+        source: o.source,
+        checkpoints,
+        name: o.name,
+        workers: o.workers,
+        ...(o.start ? { start: o.start } : {}),
+        ...(o.rangeEvents ? { rangeEvents: o.rangeEvents } : {}),
+        workerArgs: workerArgsOf(o),
+        logger,
+        quiet: Boolean(o.json),
+        signal: controller.signal,
+      });
+      logger.info(r, `caught up: ${r.ranges} ranges, ${formatCount(r.events)} events`);
+      if (controller.signal.aborted) return ExitCode.ok;
+      if (o.untilHead) {
+        if (o.json) process.stdout.write(`${JSON.stringify({ ended: "stop", ...r })}\n`);
+        return ExitCode.ok;
+      }
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await checkpoints.close();
+    }
+    // Caught up: follow from the head with one collector.
+  }
   const controller = new AbortController();
   const stop = (sig: string) => {
     logger.info({ signal: sig }, "stopping: finishing the current event and saving a checkpoint");
@@ -142,6 +182,97 @@ async function runCommand(o: RunOptions, cmd: Command): Promise<number> {
     process.off("SIGTERM", onTerm);
     await sink?.close();
     await checkpoints.close();
+  }
+}
+
+/** The arguments of `sluice cdc run` that a range worker needs (the same source, sink, store and filters). */
+function workerArgsOf(o: RunOptions): string[] {
+  const a = [
+    "cdc",
+    "run",
+    "--source",
+    o.source,
+    "--store",
+    o.store,
+    "--checkpoint",
+    checkpointUrlOf(o),
+    "--name",
+    o.name,
+  ];
+  a.push(
+    "--checkpoint-every",
+    String(o.checkpointEvery),
+    "--chunk-rows",
+    String(o.chunkRows),
+    "--sink",
+    o.sink,
+  );
+  if (o.to) a.push("--to", o.to);
+  for (const [flag, v] of [
+    ["--include", o.include],
+    ["--exclude", o.exclude],
+    ["--kinds", o.kinds],
+    ["--columns", o.columns],
+    ["--exclude-columns", o.excludeColumns],
+  ] as const)
+    if (v && v.length > 0) a.push(flag, ...v);
+  if (o.where) a.push("--where", o.where);
+  return a;
+}
+
+/**
+ * One worker of a partitioned catch-up: streams ranges from each range's own checkpoint to its end.
+ * `--range-worker ID` runs one range; `--range-worker 0` (how the parent starts workers) asks the
+ * parent for range after range over the IPC channel, so a process serves many ranges.
+ */
+async function rangeWorkerCommand(o: RunOptions): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const checkpoints = await CheckpointStore.open(checkpointUrlOf(o));
+  let sink: ChangeSink | undefined;
+  const runRange = async (id: number) => {
+    const r = (await checkpoints.ranges(o.name)).find((x) => x.id === id);
+    if (!r) return; // finished by an earlier attempt
+    if (r.currentFile === r.endFile && r.currentOffset >= r.endOffset) {
+      await checkpoints.removeRange(id);
+      return;
+    }
+    sink ??= await openSink(o);
+    const result = await runCollector({
+      source: o.source,
+      sink,
+      checkpoints,
+      name: o.name,
+      range: { id, eventsDoneBefore: r.eventsDone },
+      stop: `${r.endFile}:${r.endOffset}`,
+      checkpointEvery: o.checkpointEvery,
+      chunkRows: o.chunkRows,
+      filter: filterSpecOf(o),
+      signal: controller.signal,
+    });
+    if (result.ended === "stop") await checkpoints.removeRange(id);
+  };
+  try {
+    if (o.rangeWorker !== 0 || !process.send) {
+      await runRange(o.rangeWorker!);
+      return ExitCode.ok;
+    }
+    const ask = () =>
+      new Promise<number | undefined>((resolve) => {
+        process.once("message", (msg: { range?: number }) => resolve(msg.range));
+        process.send!({ ready: true });
+      });
+    for (let id = await ask(); id !== undefined && !controller.signal.aborted; id = await ask())
+      await runRange(id);
+    return ExitCode.ok;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await sink?.close();
+    await checkpoints.close();
+    if (process.connected) process.disconnect();
   }
 }
 
@@ -308,6 +439,16 @@ export function register(program: Command): void {
       "catch up with N parallel workers over partitioned ranges",
       intOption("--workers"),
       1,
+    )
+    .option(
+      "--range-events <n>",
+      "events per range of a partitioned catch-up (default 10000)",
+      intOption("--range-events"),
+    )
+    .addOption(
+      new Option("--range-worker <id>", "run one range of a partitioned catch-up (used by --workers)")
+        .argParser(intOption("--range-worker"))
+        .hideHelp(),
     )
     .option("--server-id <id>", "replica server id (default random)", intOption("--server-id"))
     .option("--json", "print the summary as JSON")

@@ -56,6 +56,10 @@ export class LiveCapture {
   };
   /** Resolves when tcpdump has exited and every frame it wrote was delivered. */
   readonly done: Promise<void>;
+  /** Resolves once tcpdump says it is listening (rejects, like `done`, if it fails first). */
+  readonly ready: Promise<void>;
+  private readonly immediate: boolean;
+  private markReady: () => void = () => {};
   private readonly child: ChildProcess;
   private stderrTail = "";
   private stopping = false;
@@ -75,12 +79,14 @@ export class LiveCapture {
     if (options.immediate) args.push("--immediate-mode");
     args.push(...(options.filter ?? "tcp port 3306").split(/\s+/).filter(Boolean));
     const tcpdump = options.tcpdump ?? "tcpdump";
+    this.immediate = options.immediate ?? false;
     this.child = spawn(tcpdump, args, { stdio: ["ignore", "pipe", "pipe"] });
     const parser = new CaptureFileParser(onFrame, { file: `tcpdump -i ${options.interface}` });
     this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (s: string) => {
       this.stderrTail = (this.stderrTail + s).slice(-4000);
       Object.assign(this.kernelStats, parseTcpdumpStats(s));
+      if (this.stderrTail.includes("listening on")) this.markReady();
     });
     this.done = new Promise<void>((resolve, reject) => {
       let failed = false;
@@ -122,6 +128,16 @@ export class LiveCapture {
         resolve();
       });
     });
+    this.ready = this.readyPromise();
+    // Both are awaited by whoever cares; an unobserved rejection must not crash the process.
+    this.ready.catch(() => {});
+  }
+
+  private readyPromise(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.markReady = resolve;
+      this.done.then(resolve, reject);
+    });
   }
 
   get pid(): number | undefined {
@@ -135,7 +151,11 @@ export class LiveCapture {
 
   /** Stops tcpdump (it prints its final counters) and waits until everything it wrote is decoded. */
   async stop(): Promise<void> {
+    if (this.stopping) return this.done;
     this.stopping = true;
+    // Without immediate mode the kernel hands packets over in blocks at most 1 s old; a SIGINT
+    // before then would lose the last, partly filled block.
+    if (!this.immediate) await new Promise((r) => setTimeout(r, 1100));
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGINT");
     await this.done;
   }

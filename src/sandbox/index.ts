@@ -8,4 +8,15 @@ export {
   startMariadb,
 } from "./mariadb.ts";
 export { type MemcachedSandbox, type MemcachedSandboxOptions, startMemcached } from "./memcached.ts";
+export {
+  listSandboxes,
+  registeredSandboxStatus,
+  type SandboxListing,
+  type SandboxRecord,
+  type SandboxStatus,
+  sandboxRegistryDir,
+  startRegisteredMariadb,
+  startRegisteredMemcached,
+  stopRegisteredSandbox,
+} from "./registry.ts";
 export { startReplication, waitForReplicaCatchUp } from "./replication.ts";

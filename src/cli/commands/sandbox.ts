@@ -3,16 +3,16 @@ import { z } from "zod";
 import { validateConfig } from "../../core/config.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { formatDuration } from "../../core/units.ts";
-import type { MariadbSandboxOptions } from "../../sandbox/index.ts";
 import {
   listSandboxes,
+  type MariadbSandboxOptions,
   registeredSandboxStatus,
   type SandboxRecord,
   sandboxRegistryDir,
   startRegisteredMariadb,
   startRegisteredMemcached,
   stopRegisteredSandbox,
-} from "../../sandbox/registry.ts";
+} from "../../sandbox/index.ts";
 import { action, cliContext, intOption } from "../context.ts";
 
 interface StartOptions {

@@ -134,6 +134,15 @@ function invalidMetadata(type: number, meta: number): string | undefined {
     case ColumnType.JSON:
     case ColumnType.VECTOR:
       return meta < 1 || meta > 4 ? `has a ${meta}-byte length prefix` : undefined;
+    case ColumnType.STRING:
+    case ColumnType.ENUM:
+    case ColumnType.SET: {
+      const { realType, length } = stringRealTypeAndLength(meta);
+      if (realType === ColumnType.ENUM && length !== 1 && length !== 2)
+        return `is an ENUM of ${length} bytes`;
+      if (realType === ColumnType.SET && (length < 1 || length > 8)) return `is a SET of ${length} bytes`;
+      return undefined;
+    }
     case ColumnType.BIT:
       return (meta & 0xff) > 8 || meta >> 8 > 7 ? `has BIT metadata ${meta >> 8}/${meta & 0xff}` : undefined;
     default:

@@ -14,6 +14,7 @@ import {
   rowsEventToJson,
   type TableMapEvent,
 } from "../../../../src/codecs/binlog/rows/index.ts";
+import { metadataLength } from "../../../../src/codecs/binlog/rows/table-map.ts";
 import { EventType, type FormatContext } from "../../../../src/codecs/binlog/types.ts";
 import { SluiceError } from "../../../../src/core/errors.ts";
 
@@ -286,5 +287,54 @@ test("fuzzed bytes: table maps and rows events fail only with SluiceError", () =
       }),
     ),
     { numRuns: 3000 },
+  );
+});
+
+test("fuzzed table maps of every column type with random row bytes fail only with SluiceError", () => {
+  const typeCodes = Object.values(ColumnType).filter((t) => t !== ColumnType.TYPED_ARRAY);
+  const column = fc.record({
+    type: fc.constantFrom(...typeCodes),
+    meta: fc.uint8Array({ minLength: 2, maxLength: 2 }),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(column, { minLength: 1, maxLength: 6 }),
+      fc.uint8Array({ maxLength: 80 }),
+      fc.constantFrom(23, 24, 25),
+      (cols, rowBytes, type) => {
+        const metas: Buffer[] = [];
+        for (const c of cols) {
+          const len = metadataLength(c.type);
+          metas.push(Buffer.from(c.meta).subarray(0, len));
+        }
+        const meta = Buffer.concat(metas);
+        const map = Buffer.concat([
+          u48(7),
+          u16(0),
+          Buffer.from([1, 0x64, 0, 1, 0x74, 0]),
+          lenenc(cols.length),
+          Buffer.from(cols.map((c) => c.type)),
+          lenenc(meta.length),
+          meta,
+          Buffer.from([0xff]),
+        ]);
+        try {
+          const m = decodeTableMapEvent(map, ctx, at);
+          const present = Buffer.from([0xff]);
+          const body = Buffer.concat([
+            u48(7),
+            u16(0),
+            lenenc(cols.length),
+            present,
+            type === 24 ? present : Buffer.alloc(0),
+            Buffer.from(rowBytes),
+          ]);
+          rowsEventToJson(decodeRowsEvent(body, type, ctx, new Map([[m.tableId, m]]), at));
+        } catch (e) {
+          if (!(e instanceof SluiceError)) throw e;
+        }
+      },
+    ),
+    { numRuns: 5000 },
   );
 });

@@ -35,7 +35,7 @@ const SCHEMA = [
     kind ENUM('insert','update','delete') NOT NULL,
     pk VARCHAR(768) NULL,
     PRIMARY KEY (binlog_id, event_pos, row_index),
-    KEY row_table_pk (schema_name, table_name, pk)
+    KEY row_table_pk (schema_name, table_name, pk(500))
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   `CREATE TABLE IF NOT EXISTS \`column\` (
     binlog_id BIGINT UNSIGNED NOT NULL,

@@ -43,7 +43,10 @@ const total = () => {
 test("the partitioner against a real server: ranges cut at GTIDs, every event counted once", async () => {
   const files = (await db.query<{ Log_name: string }>("SHOW BINARY LOGS")).map((r) => r.Log_name);
   const [head] = await db.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
-  const [file, offset] = [start.slice(0, start.lastIndexOf(":")), Number(start.slice(start.lastIndexOf(":") + 1))];
+  const [file, offset] = [
+    start.slice(0, start.lastIndexOf(":")),
+    Number(start.slice(start.lastIndexOf(":") + 1)),
+  ];
   const show = (f: string, pos: number, skip: number, count: number) =>
     db.query<BinlogEventRow>(`SHOW BINLOG EVENTS IN ? FROM ${pos} LIMIT ${skip}, ${count}`, [f]);
   const ranges = await partitionRange(show, {
@@ -63,7 +66,9 @@ test("the partitioner against a real server: ranges cut at GTIDs, every event co
     counted,
   );
   for (const r of ranges.slice(0, -1)) {
-    const [ev] = await db.query<BinlogEventRow>(`SHOW BINLOG EVENTS IN ? FROM ${r.endOffset} LIMIT 1`, [r.endFile]);
+    const [ev] = await db.query<BinlogEventRow>(`SHOW BINLOG EVENTS IN ? FROM ${r.endOffset} LIMIT 1`, [
+      r.endFile,
+    ]);
     assert.equal(ev!.Event_type, "Gtid");
   }
 });

@@ -76,6 +76,7 @@ export class GroupConsumer implements Consumer {
 
   async read(options: ReadOptions = {}): Promise<StoredRecord[]> {
     if (this.closed) return [];
+    if (options.from !== undefined && options.from !== this.next) await this.seek(options.from);
     const recs = await this.reader.next(Math.max(1, options.max ?? 1000), options.waitMs ?? 0);
     const last = recs.at(-1);
     if (last) {

@@ -103,6 +103,8 @@ export interface ConsumerOptions {
 }
 
 export interface ReadOptions {
+  /** Consumer reads: start here instead of the current position (the same as seek, then read). */
+  from?: number;
   /** At most this many records (default 1000). */
   max?: number;
   /** Wait up to this long for the first record (default 0: return what is there now). */

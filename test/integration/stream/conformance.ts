@@ -261,6 +261,9 @@ export function streamLogConformance(adapter: AdapterUnderTest): void {
       assert.equal((await at.read({ max: 1, waitMs: 2000 }))[0]?.offset, 15);
       await at.seek(3);
       assert.equal((await at.read({ max: 1, waitMs: 2000 }))[0]?.offset, 3);
+      assert.equal(at.position(), 4);
+      assert.equal((await at.read({ from: 10, max: 1, waitMs: 2000 }))[0]?.offset, 10);
+      assert.equal(at.position(), 11);
     });
 
     test("a producer killed with SIGKILL and restarted loses nothing it acknowledged", async () => {

@@ -461,7 +461,8 @@ export class BinlogEventDecoder {
           seqNo: ev.seqNo,
         });
         this.inTrx = true;
-        this.trxHasBegin = false;
+        // MariaDB writes no BEGIN: the GTID event opens the group, which runs to XID/COMMIT unless standalone.
+        this.trxHasBegin = !ev.standalone;
         this.trxStandalone = ev.standalone;
         ev.gtid = this.trxGtid;
         return;
@@ -496,7 +497,7 @@ export class BinlogEventDecoder {
       const q = ev.query.trimStart().slice(0, 12).toUpperCase();
       if (q.startsWith("BEGIN") || q.startsWith("XA START")) this.trxHasBegin = true;
       else if (!this.trxHasBegin || this.trxStandalone) ends = true;
-      else if (q.startsWith("COMMIT") || q.startsWith("ROLLBACK") || q.startsWith("XA PREPARE")) ends = true;
+      else if (/^(COMMIT|ROLLBACK|XA PREPARE|XA COMMIT|XA ROLLBACK)/.test(q)) ends = true;
     }
     if (ends) {
       this.inTrx = false;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import mysql from "mysql2/promise";
 import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { readBinlogFiles } from "../../../src/sources/binlog-file.ts";
@@ -77,4 +78,34 @@ test("follow: new transactions arrive, FLUSH BINARY LOGS moves to the next file"
   assert.equal(writes.length, 2);
   assert.equal(writes[0]!.position.file, start.file);
   assert.notEqual(writes[1]!.position.file, start.file);
+});
+
+test("statement format: a MariaDB transaction of several queries carries one GTID up to its COMMIT", async () => {
+  const { file } = await head();
+  const conn = await mysql.createConnection(sandbox.url);
+  try {
+    await conn.query("SET SESSION binlog_format = 'STATEMENT'");
+    await conn.query("BEGIN");
+    await conn.query("INSERT INTO b.t (id, a) VALUES (100, 's1')");
+    await conn.query("INSERT INTO b.t (id, a) VALUES (101, 's2')");
+    await conn.query("COMMIT");
+    await conn.query("CREATE TABLE b.s (x INT)");
+  } finally {
+    await conn.end();
+  }
+  await sandbox.query("FLUSH BINARY LOGS");
+  const events = (await readAll(file)).filter((e) => e.position.offset >= 0);
+  const inserts = events.filter(
+    (e) => e.type === "query" && e.query.startsWith("INSERT INTO b.t (id, a) VALUES (10"),
+  );
+  assert.equal(inserts.length, 2);
+  const g = inserts[0]!.gtid;
+  assert.match(g ?? "", /^0-\d+-\d+$/);
+  assert.equal(inserts[1]!.gtid, g);
+  const commit = events.find(
+    (e) => e.position.offset > inserts[1]!.position.offset && (e.type === "xid" || e.type === "query"),
+  );
+  assert.equal(commit?.gtid, g);
+  const ddl = events.find((e) => e.type === "query" && e.query.startsWith("CREATE TABLE b.s"));
+  assert.ok(ddl?.gtid && ddl.gtid !== g);
 });

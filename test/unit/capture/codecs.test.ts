@@ -224,7 +224,7 @@ test("binary protocol values: integers, unsigned, temporal, NULL bitmap, types r
   const ctx = { capabilities: Capability.PROTOCOL_41, statements };
   const first = decodeCommand(Buffer.from("17090000000001000000000103002a000000", "hex"), ctx);
   assert.deepEqual((first as { params: unknown }).params, [42]);
-  statements.get(9)!.paramTypes = (first as { types: never }).types;
+  statements.get(9)!.paramTypes = (first as unknown as { types: never }).types;
   const again = decodeCommand(Buffer.from("1709000000000100000000002b000000", "hex"), ctx);
   assert.deepEqual((again as { params: unknown }).params, [43]);
 });
@@ -253,7 +253,7 @@ test("compressed protocol frames: zlib and stored chunks, split anywhere", () =>
     assert.deepEqual(Buffer.concat(out), packets);
   }
   const bad = Buffer.from(wire);
-  bad[8] ^= 0xff;
+  bad[8] = bad[8]! ^ 0xff;
   assert.throws(
     () => new CompressedFrameParser(() => {}).push(bad),
     (e: unknown) => isSluiceError(e),
@@ -275,7 +275,7 @@ test("a TLS session is detected, counted and skipped", () => {
   ]);
   const ssl = Buffer.alloc(32);
   ssl.writeUInt32LE(Capability.PROTOCOL_41 | Capability.SSL | Capability.SECURE_CONNECTION, 0);
-  const seg = (fromClient: boolean, seq: number, payload: Buffer, flags = TcpFlag.ACK) =>
+  const seg = (fromClient: boolean, seq: number, payload: Buffer, flags: number = TcpFlag.ACK) =>
     encodeIpv4Tcp({
       srcIp: fromClient ? "10.0.0.1" : "10.0.0.2",
       dstIp: fromClient ? "10.0.0.2" : "10.0.0.1",

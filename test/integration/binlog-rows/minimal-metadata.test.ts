@@ -6,9 +6,11 @@ import type mysql from "mysql2/promise";
 import { rowsEventToJson } from "../../../src/codecs/binlog/rows/index.ts";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { readBinlogFiles } from "../../../src/sources/binlog-file.ts";
 import { SchemaResolver } from "../../../src/sources/schema/index.ts";
 import {
   assertImageMatches,
+  binlogFiles,
   COLUMNS,
   createTableSql,
   decodeDir,
@@ -201,5 +203,34 @@ test("MINIMAL metadata and image across ALTER TABLE (add, drop, reorder): names 
     });
   } finally {
     await late.close();
+  }
+});
+
+test("end to end through the binlog file reader: SchemaResolver.annotate between a TABLE_MAP and its rows", async () => {
+  await conn.query("CREATE TABLE te (id INT PRIMARY KEY, v VARCHAR(10), u INT UNSIGNED)");
+  await conn.query("INSERT INTO te VALUES (1, 'a', 4294967295)");
+  const resolver = await SchemaResolver.connect(sandbox.url);
+  const read = async (startPosition?: number) => {
+    const out: unknown[] = [];
+    let next = 0;
+    const files = binlogFiles(sandbox.binlogDir).slice(-1);
+    for await (const ev of readBinlogFiles({ files, ...(startPosition ? { startPosition } : {}) })) {
+      next = ev.position.next;
+      if (ev.type === "query") resolver.noteQuery(ev.query, ev.database, ev.position);
+      else if (ev.type === "table_map" && ev.tableMap?.table === "te") await resolver.annotate(ev.tableMap);
+      else if ("rows" in ev && ev.rows && ev.rows.table.table === "te")
+        out.push(...rowsEventToJson(ev.rows).rows);
+    }
+    return { out, next };
+  };
+  try {
+    const first = await read();
+    assert.deepEqual(first.out, [{ after: { id: 1, v: "a", u: 4294967295 } }]);
+    await conn.query("ALTER TABLE te ADD COLUMN n INT FIRST");
+    await conn.query("INSERT INTO te VALUES (5, 2, 'b', 7)");
+    const second = await read(first.next);
+    assert.deepEqual(second.out, [{ after: { n: 5, id: 2, v: "b", u: 7 } }]);
+  } finally {
+    await resolver.close();
   }
 });

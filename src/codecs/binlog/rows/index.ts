@@ -4,6 +4,7 @@
  */
 import type { FormatContext } from "../types.ts";
 import { applyColumnNames, type ColumnNameSource } from "./names.ts";
+import { decodeRowsEvent as decodeRows } from "./rows-event.ts";
 import { decodeTableMapEvent as decodeTableMap } from "./table-map.ts";
 import type { TableMapEvent } from "./types.ts";
 
@@ -42,4 +43,22 @@ export function decodeTableMapEvent(
   const map = decodeTableMap(body, ctx, where);
   if (names !== undefined) applyColumnNames(map, names);
   return map;
+}
+
+/**
+ * The row layer as the event decoder plugs it in (`RowsCodec` of src/codecs/binlog/decoder.ts), with
+ * column names and types filled in from `names` (e.g. a prepared SchemaResolver).
+ */
+export function rowsCodecWithNames(names: ColumnNameSource): {
+  decodeTableMapEvent: (
+    body: Buffer,
+    ctx: FormatContext,
+    where: { file: string; offset: number },
+  ) => TableMapEvent;
+  decodeRowsEvent: typeof decodeRows;
+} {
+  return {
+    decodeTableMapEvent: (body, ctx, where) => decodeTableMapEvent(body, ctx, where, names),
+    decodeRowsEvent: decodeRows,
+  };
 }

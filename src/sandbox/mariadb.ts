@@ -61,6 +61,7 @@ export interface MariadbSandbox {
   readonly socket: string;
   readonly serverId: number;
   readonly datadir: string;
+  /** The server's process id; a restart changes it. */
   readonly pid: number;
   /** mysql://root@127.0.0.1:PORT (root, no password, loopback only) */
   readonly url: string;
@@ -77,6 +78,11 @@ export interface MariadbSandbox {
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Closes the pooled connections and leaves the server running (for detached servers). */
   disconnect(): Promise<void>;
+  /**
+   * Stops the server (clean shutdown, or SIGKILL with `crash`) and starts it again on the same port
+   * and datadir; `pid` changes, everything else stays. For tests of what survives a server restart.
+   */
+  restart(how?: { crash?: boolean }): Promise<void>;
   /** Clean shutdown, then removes the datadir unless `keep`. Idempotent. */
   stop(): Promise<void>;
 }
@@ -134,9 +140,11 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     cleanupFiles();
     throw e;
   }
-  const { pid, port, serverId, guard } = started;
+  const { port, serverId } = started;
+  // What a restart replaces: the process, its guard and the pool that talked to it.
+  let { pid, guard } = started;
   const url = `mysql://root@127.0.0.1:${port}`;
-  const pool = createSandboxPool(port);
+  let pool = createSandboxPool(port);
   const replPassword = randomBytes(12).toString("hex");
   try {
     await createReplicationUser(port, replPassword);
@@ -160,6 +168,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     await pool.end().catch(() => {});
   };
   let stopping: Promise<void> | undefined;
+  let restarting: Promise<void> | undefined;
   return {
     name,
     host: "127.0.0.1",
@@ -167,7 +176,9 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     socket,
     serverId,
     datadir,
-    pid,
+    get pid() {
+      return pid;
+    },
     url,
     replicationUrl: `mysql://${REPLICATION_USER}:${replPassword}@127.0.0.1:${port}`,
     binlogDir: datadir,
@@ -184,8 +195,32 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
       return pool.query<T>(sql, params);
     },
     disconnect: closePool,
+    restart(how: { crash?: boolean } = {}) {
+      if (stopping) return Promise.reject(new SluiceError("SANDBOX_CLOSED", `sandbox ${name} is stopped`));
+      restarting ??= (async () => {
+        const old = pool;
+        await old.end().catch(() => {});
+        // A crash is SIGKILL: InnoDB recovers at the next start, and the binlog ends where it was cut.
+        await terminate(pid, how.crash ? 0 : 20_000);
+        guard.release();
+        const again = await spawnUntilReady({ ...opts, port, serverId }, bin.mariadbd, {
+          datadir,
+          socket,
+          errorLogFile,
+          generalLogFile,
+          removeOnStop,
+        });
+        ({ pid, guard } = again);
+        if (opts.detached) guard.release();
+        pool = createSandboxPool(port);
+      })().finally(() => {
+        restarting = undefined;
+      });
+      return restarting;
+    },
     stop() {
       stopping ??= (async () => {
+        await restarting?.catch(() => {});
         await closePool();
         // SIGTERM is mariadbd's normal shutdown; a throwaway server gets 20 s before SIGKILL.
         await terminate(pid, 20_000);

@@ -4,6 +4,7 @@ import type { RowChange } from "../codecs/binlog/rows/types.ts";
 import { SluiceError } from "../core/errors.ts";
 import type { ChangeSink } from "../sinks/types.ts";
 import { openBinlogStream } from "../sources/replication/stream.ts";
+import { SchemaResolver } from "../sources/schema/index.ts";
 import type { Checkpoint, CheckpointStore } from "./checkpoint.ts";
 import type { FilterSpec } from "./filter.ts";
 import { toCdcInputs } from "./input.ts";
@@ -184,10 +185,20 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
     opts.onProgress?.(progress());
   };
   let ended: CollectorResult["ended"] = "stop";
+  let resolver: SchemaResolver | undefined;
   try {
     for await (const ev of stream) {
       m.events.inc();
       eventsDone++;
+      if (ev.type === "table_map" && ev.tableMap && ev.tableMap.columns.some((c) => c.name === undefined)) {
+        // binlog_row_metadata=MINIMAL: names (and signedness, charsets) from information_schema,
+        // tracked across DDL, filled into the map before its rows events are decoded.
+        if (transformer.wantsTable(ev.tableMap.schema, ev.tableMap.table)) {
+          resolver ??= await SchemaResolver.connect(opts.source);
+          await resolver.annotate(ev.tableMap);
+        }
+      } else if ((ev.type === "query" || ev.type === "mariadb_query_compressed") && resolver)
+        resolver.noteQuery(ev.query, ev.database, ev.position);
       for (const input of toCdcInputs(ev)) {
         for (const out of transformer.push(input)) {
           switch (out.type) {
@@ -235,6 +246,7 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
   } finally {
     await stream.close();
     await info.close();
+    await resolver?.close();
   }
   return {
     ...progress(),

@@ -4,8 +4,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CheckpointStore } from "../../../src/cdc/checkpoint.ts";
+import { runCollector } from "../../../src/cdc/runner.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
-import type { HistoryEntry } from "../../../src/sinks/history/index.ts";
+import { type HistoryEntry, HistorySink, SqliteHistoryStore } from "../../../src/sinks/history/index.ts";
 
 // ALTER TABLE in the middle of a run (add, drop, reorder columns): every column in the history keeps
 // its right name. Also exercises `sluice history` and `sluice cdc status` end to end.
@@ -115,4 +118,56 @@ test("add, drop and reorder columns mid-run: names stay right; history row/table
   assert.equal(s.lagExceeded, false);
   const late = sluice(["cdc", "status", "--store", store, "--name", "never-ran", "--max-lag", "5m"]);
   assert.equal(late.status, 3, late.stderr);
+});
+
+test("binlog_row_metadata=MINIMAL: names from information_schema, tracked across ALTERs while following", async () => {
+  const minimal = await startMariadb({ binlogRowMetadata: "MINIMAL" });
+  try {
+    await minimal.query("CREATE DATABASE shop");
+    await minimal.query("CREATE TABLE shop.items (id INT PRIMARY KEY, title VARCHAR(20), qty INT UNSIGNED)");
+    const path = join(dir, "minimal.db");
+    const checkpoints = await CheckpointStore.open(`file:${path}`);
+    const store = new SqliteHistoryStore(path);
+    const controller = new AbortController();
+    const run = runCollector({
+      source: minimal.replicationUrl,
+      sink: new HistorySink(store),
+      checkpoints,
+      start: "now",
+      heartbeatSeconds: 1,
+      signal: controller.signal,
+    });
+    while (!(await checkpoints.load("default"))) await sleep(50);
+    let rows = 0;
+    // Each change is collected before the next DDL, as a collector that keeps up sees them.
+    const step = async (sql: string, changes = 1) => {
+      await minimal.query(sql);
+      rows += changes;
+      while ((await store.counts()).row < rows) await sleep(50);
+    };
+    await step("INSERT INTO shop.items VALUES (1, 'pen', 4294967295)");
+    await step("ALTER TABLE shop.items ADD COLUMN price DECIMAL(6,2) AFTER title", 0);
+    await step("UPDATE shop.items SET price = 1.50 WHERE id = 1");
+    await step("ALTER TABLE shop.items DROP COLUMN title", 0);
+    await step("ALTER TABLE shop.items MODIFY COLUMN qty INT UNSIGNED FIRST", 0);
+    await step("UPDATE shop.items SET qty = 7, price = 2.00 WHERE id = 1");
+    await step("DELETE FROM shop.items WHERE id = 1");
+    controller.abort();
+    await run;
+    const life = await store.query({ schema: "shop", table: "items", pk: "1" });
+    const cols = (e: HistoryEntry) =>
+      Object.fromEntries(e.columns.map((c) => [c.name, [c.before ?? null, c.after ?? null]]));
+    assert.deepEqual(
+      life.map((e) => e.kind),
+      ["insert", "update", "update", "delete"],
+    );
+    assert.deepEqual(cols(life[0]!), { id: [null, 1], title: [null, "pen"], qty: [null, 4294967295] });
+    assert.deepEqual(cols(life[1]!), { price: [null, "1.50"] });
+    assert.deepEqual(cols(life[2]!), { qty: [4294967295, 7], price: ["1.50", "2.00"] });
+    assert.deepEqual(cols(life[3]!), { qty: [7, null], id: [1, null], price: ["2.00", null] });
+    await store.close();
+    await checkpoints.close();
+  } finally {
+    await minimal.stop();
+  }
 });

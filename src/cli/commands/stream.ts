@@ -4,7 +4,7 @@ import { SluiceError } from "../../core/errors.ts";
 import { formatCount } from "../../core/units.ts";
 import { openStreamLog } from "../../stream/index.ts";
 import type { StartPosition, StoredRecord, StreamInfo, StreamLog, StreamRecord } from "../../stream/types.ts";
-import { action, ExitCode, intOption } from "../context.ts";
+import { action, cliContext, ExitCode, intOption } from "../context.ts";
 
 const URL_HELP =
   "stream-log URL: file:./sluice.db (embedded SQLite) or amqp://user:pass@host:5672/STREAM (RabbitMQ streams)";
@@ -97,7 +97,8 @@ export function register(program: Command): void {
     .option("--stream <name>", "the stream (default: the one in the URL; SQLite: all streams)")
     .option("--json", "print JSON")
     .action(
-      action(async (url: string, opts: { stream?: string; json?: boolean }) => {
+      action(async (url: string, opts: { stream?: string; json?: boolean }, cmd: Command) => {
+        await cliContext(cmd);
         const log = await openStreamLog(url);
         try {
           const name = opts.stream ?? log.defaultStream;
@@ -125,7 +126,7 @@ export function register(program: Command): void {
     .option("--from <pos>", "earliest, latest or an offset (without --group, default earliest)", parseFrom)
     .option("--group <name>", "read as this consumer group and commit what was printed")
     .option("-n, --max <n>", "stop after this many records", intOption("--max"))
-    .option("-f, --follow", "keep waiting for new records (Ctrl-C stops)")
+    .option("-f, --follow", "keep waiting for new records, even before the stream exists (Ctrl-C stops)")
     .option("--json", "one JSON object per record")
     .addHelpText(
       "after",
@@ -146,7 +147,9 @@ Examples:
             follow?: boolean;
             json?: boolean;
           },
+          cmd: Command,
         ) => {
+          await cliContext(cmd);
           const log = await openStreamLog(url);
           let stop = false;
           const onSigint = () => {
@@ -155,8 +158,8 @@ Examples:
           process.once("SIGINT", onSigint);
           try {
             const name = streamName(log, opts.stream);
-            const info = await log.info(name);
-            if (!info.exists)
+            // Following a stream that does not exist yet waits for its producer (and creates it).
+            if (!opts.follow && !(await log.info(name)).exists)
               throw new SluiceError("STREAM_NOT_FOUND", `no stream '${name}'`, {
                 context: { url: log.url },
                 hint: "`sluice stream info URL` lists the streams of a SQLite log",
@@ -197,37 +200,44 @@ Examples:
     .option("--value <text>", "append this one value instead of reading standard input")
     .option("--json", "print the result as JSON")
     .action(
-      action(async (url: string, opts: { stream?: string; key: string; value?: string; json?: boolean }) => {
-        const log = await openStreamLog(url);
-        try {
-          const producer = await log.producer(streamName(log, opts.stream), { policy: "block" });
-          const make = (text: string): StreamRecord => ({
-            key: opts.key,
-            value: Buffer.from(text, "utf8"),
-            timestamp: Date.now(),
-          });
-          let batch: StreamRecord[] = [];
-          if (opts.value !== undefined) batch.push(make(opts.value));
-          else
-            for await (const line of createInterface({
-              input: process.stdin,
-              crlfDelay: Number.POSITIVE_INFINITY,
-            })) {
-              batch.push(make(line));
-              if (batch.length >= 1000) {
-                await producer.append(batch);
-                batch = [];
+      action(
+        async (
+          url: string,
+          opts: { stream?: string; key: string; value?: string; json?: boolean },
+          cmd: Command,
+        ) => {
+          await cliContext(cmd);
+          const log = await openStreamLog(url);
+          try {
+            const producer = await log.producer(streamName(log, opts.stream), { policy: "block" });
+            const make = (text: string): StreamRecord => ({
+              key: opts.key,
+              value: Buffer.from(text, "utf8"),
+              timestamp: Date.now(),
+            });
+            let batch: StreamRecord[] = [];
+            if (opts.value !== undefined) batch.push(make(opts.value));
+            else
+              for await (const line of createInterface({
+                input: process.stdin,
+                crlfDelay: Number.POSITIVE_INFINITY,
+              })) {
+                batch.push(make(line));
+                if (batch.length >= 1000) {
+                  await producer.append(batch);
+                  batch = [];
+                }
               }
-            }
-          await producer.append(batch);
-          const { appended } = producer.stats();
-          if (opts.json) process.stdout.write(`${JSON.stringify({ appended })}\n`);
-          else process.stderr.write(`appended ${formatCount(appended)} records\n`);
-          return ExitCode.ok;
-        } finally {
-          await log.close();
-        }
-      }),
+            await producer.append(batch);
+            const { appended } = producer.stats();
+            if (opts.json) process.stdout.write(`${JSON.stringify({ appended })}\n`);
+            else process.stderr.write(`appended ${formatCount(appended)} records\n`);
+            return ExitCode.ok;
+          } finally {
+            await log.close();
+          }
+        },
+      ),
     );
 
   stream
@@ -236,7 +246,8 @@ Examples:
     .argument("<url>", URL_HELP)
     .option("--stream <name>", "the stream (default: the one in the URL)")
     .action(
-      action(async (url: string, opts: { stream?: string }) => {
+      action(async (url: string, opts: { stream?: string }, cmd: Command) => {
+        await cliContext(cmd);
         const log = await openStreamLog(url);
         try {
           await log.deleteStream(streamName(log, opts.stream));

@@ -116,7 +116,8 @@ export const BROKERS: Record<BrokerKind, BrokerRecipe> = {
  * such a broker is only checked, never started.
  */
 export async function localBroker(kind: BrokerKind): Promise<LocalBroker> {
-  const recipe = BROKERS[kind];
+  // Callers from plain JavaScript or a config file may pass anything, "constructor" included.
+  const recipe = Object.hasOwn(BROKERS, kind) ? BROKERS[kind] : undefined;
   if (!recipe) {
     throw new SluiceError("USAGE_BROKER_KIND", `unknown broker kind '${String(kind)}'`, {
       hint: `one of ${Object.keys(BROKERS).join(", ")}`,

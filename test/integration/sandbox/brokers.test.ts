@@ -49,7 +49,9 @@ for (const kind of Object.keys(greetings) as BrokerKind[]) {
 }
 
 test("localBroker rejects an unknown kind with a usage error", async () => {
-  await assert.rejects(localBroker("kafka" as BrokerKind), { code: "USAGE_BROKER_KIND" });
+  for (const kind of ["kafka", "constructor", "toString"]) {
+    await assert.rejects(localBroker(kind as BrokerKind), { code: "USAGE_BROKER_KIND" });
+  }
 });
 
 test("a broker URL from the environment that nothing answers is a clear error", async () => {

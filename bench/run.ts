@@ -10,6 +10,7 @@ import type { BenchModule, BenchSection } from "./types.ts";
 const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
   "binlog-decode": () => import("./binlog-decode.ts"),
   "stream-log": () => import("./stream-log.ts"),
+  "binlog-stream": () => import("./binlog-stream.ts"),
 };
 
 const args = process.argv.slice(2);

@@ -1,4 +1,4 @@
-import { randomInt } from "node:crypto";
+import { randomInt, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -105,6 +105,8 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
   private readonly options: BinlogStreamOptions;
   private readonly connectOptions: ConnectOptions;
   readonly serverId: number;
+  /** MySQL identifies a replica by UUID too (and drops an older dump with the same one): one per stream. */
+  private readonly replicaUuid = randomUUID();
   private readonly heartbeatSeconds: number;
   private conn: MysqlConnection | undefined;
   private cursor: StreamCursor | undefined;
@@ -233,7 +235,6 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
             serverVersion: conn.handshake.serverVersion,
             resume: describeResume(point),
           });
-          failures = 0;
           watchdog = this.watchHeartbeats(conn, watchdog);
           const decoder = new BinlogEventDecoder({
             flavor: this.isMariadb ? "mariadb" : "mysql",
@@ -261,7 +262,11 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
             this.count(ev, raw.length);
             const verdict = cursor.admit(ev);
             if (verdict === "stop") return;
-            if (verdict === "deliver") yield ev;
+            if (verdict === "deliver") {
+              // The backoff starts over only once a connection has delivered something.
+              failures = 0;
+              yield ev;
+            }
             if (cursor.finished || this.closed) return;
           }
         } catch (e) {
@@ -486,6 +491,7 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
       "SET @master_binlog_checksum = @@global.binlog_checksum, @source_binlog_checksum = @@global.binlog_checksum",
     );
     if (conn.isMariadb) await conn.query("SET @mariadb_slave_capability = 4");
+    else await conn.query(`SET @slave_uuid = ${sqlString(this.replicaUuid)}, @replica_uuid = ${sqlString(this.replicaUuid)}`);
     if (this.heartbeatSeconds > 0) {
       const ns = BigInt(Math.round(this.heartbeatSeconds * 1000)) * 1_000_000n;
       await conn.query(`SET @master_heartbeat_period = ${ns}`);

@@ -72,15 +72,32 @@ export function gtidsOf(events: BinlogEvent[]): string[] {
 /**
  * A TCP relay in front of the server, used as a fault injector: `cut()` drops every connection through
  * it at once (a network failure no real server can be asked to produce); new connections still pass.
+ * With `corruptAt`, the byte at that offset of what the server sends on each connection is flipped
+ * (damage on the wire that TCP's own checksum happened to miss).
  */
 export async function relay(
   port: number,
+  opts: { corruptAt?: number } = {},
 ): Promise<{ url: (u: string) => string; cut: () => void; close: () => void }> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = tcpConnect(port, "127.0.0.1");
     sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    let seen = 0;
+    upstream.on("data", (data: Buffer) => {
+      let chunk = data;
+      const at = opts.corruptAt;
+      if (at !== undefined && at >= seen && at < seen + chunk.length) {
+        chunk = Buffer.from(chunk);
+        chunk[at - seen] = chunk[at - seen]! ^ 0x10;
+      }
+      seen += chunk.length;
+      if (!client.write(chunk)) {
+        upstream.pause();
+        client.once("drain", () => upstream.resume());
+      }
+    });
     const drop = () => {
       client.destroy();
       upstream.destroy();

@@ -140,3 +140,29 @@ test("without reconnect, a lost connection is an error naming the server", async
     r.close();
   }
 });
+
+test("a byte damaged on the wire fails the event's CRC32: a clear error, never a wrong value", async () => {
+  // 3 MB in: inside the rows data of the big transaction.
+  const r = await relay(sb.port, { corruptAt: 3_000_000 });
+  try {
+    const stream = openBinlogStream(r.url(sb.replicationUrl), {
+      start: "earliest",
+      heartbeatSeconds: 0,
+      reconnect: false,
+    });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+      (e: unknown) => {
+        assert.ok(isSluiceError(e));
+        assert.equal(e.code, "BINLOG_CHECKSUM");
+        assert.match(String(e.context.file), /mariadb-bin\.000001/);
+        assert.equal(typeof e.context.offset, "number");
+        return true;
+      },
+    );
+  } finally {
+    r.close();
+  }
+});

@@ -186,6 +186,18 @@ export const COLUMNS: ColumnCase[] = [
     ],
   ],
   [
+    "pt",
+    "POINT",
+    [
+      "ST_GeomFromText('POINT(0 0)')",
+      "ST_GeomFromText('POINT(1e300 -1e-300)')",
+      "NULL",
+      "POINT(3, 4)",
+      "POINT(-0.5, 0.25)",
+    ],
+  ],
+  ["ag", "VARCHAR(10) CHARACTER SET latin1", ["''", "'€ÿé'", "NULL", "'x'", "'Ÿ'"]],
+  [
     "u",
     "UUID",
     [

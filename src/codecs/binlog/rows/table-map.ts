@@ -101,7 +101,10 @@ export function isCharacterType(realType: number): boolean {
     case ColumnType.TINY_BLOB:
     case ColumnType.MEDIUM_BLOB:
     case ColumnType.LONG_BLOB:
-    case ColumnType.VECTOR: // MySQL 9 counts VECTOR (binary charset) among the character columns
+    // Both servers count GEOMETRY (a BLOB underneath, charset binary) and MySQL 9 VECTOR among the
+    // character columns: leaving them out shifts every later column's charset.
+    case ColumnType.GEOMETRY:
+    case ColumnType.VECTOR:
       return true;
     default:
       return false;

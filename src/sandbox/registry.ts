@@ -146,8 +146,25 @@ export async function startRegisteredMariadb(
     ...(s.removeOnStop ? { removeOnStop: s.removeOnStop } : {}),
     startedAt: new Date().toISOString(),
   };
-  writeRecord(rec);
+  await recordOrStop(rec, () => s.stop());
   return rec;
+}
+
+/** Records a detached sandbox; one that cannot be recorded could never be stopped by name, so it stops. */
+async function recordOrStop(rec: SandboxRecord, stop: () => Promise<void>): Promise<void> {
+  try {
+    writeRecord(rec);
+  } catch (e) {
+    await stop();
+    throw new SluiceError(
+      "SANDBOX_REGISTRY_UNWRITABLE",
+      `cannot record sandbox '${rec.name}': ${messageOf(e)}`,
+      {
+        context: { registry: sandboxRegistryDir() },
+        hint: "make the directory writable, or point SLUICE_SANDBOX_DIR elsewhere",
+      },
+    );
+  }
 }
 
 /** Starts a memcached sandbox that outlives this process, and records it. */
@@ -170,7 +187,7 @@ export async function startRegisteredMemcached(opts: {
     removeOnStop: m.dir,
     startedAt: new Date().toISOString(),
   };
-  writeRecord(rec);
+  await recordOrStop(rec, () => m.stop());
   return rec;
 }
 

@@ -54,6 +54,7 @@ export class SqliteBackend implements StreamBackend {
     string,
     Database.Transaction<(records: readonly StreamRecord[], now: number) => void>
   >();
+  private readonly selects = new Map<string, Database.Statement>();
   private closed = false;
 
   private constructor(
@@ -219,11 +220,14 @@ export class SqliteBackend implements StreamBackend {
   private selectFrom(stream: string, from: number, max: number): StoredRecord[] {
     let rows: RecordRow[];
     try {
-      rows = this.db
-        .prepare(
+      let select = this.selects.get(stream);
+      if (!select) {
+        select = this.db.prepare(
           `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
-        )
-        .all(from, max) as RecordRow[];
+        );
+        this.selects.set(stream, select);
+      }
+      rows = select.all(from, max) as RecordRow[];
     } catch (e) {
       if (/no such table/.test(messageOf(e))) throw this.noStream(stream);
       throw new SluiceError("STREAM_READ_FAILED", `read failed: ${messageOf(e)}`, {
@@ -344,6 +348,7 @@ export class SqliteBackend implements StreamBackend {
       })
       .immediate();
     this.appenders.delete(stream);
+    this.selects.delete(stream);
   }
 
   async close(): Promise<void> {

@@ -192,6 +192,15 @@ export class MysqlConnection {
     for (const l of this.closeListeners) l(e);
   }
 
+  /**
+   * How long the server has been silent (ms): 0 while packets wait for the consumer or reading is
+   * paused, since then the consumer, not the server, is what holds the stream.
+   */
+  get silentForMs(): number {
+    if (this.paused || this.inboxHead < this.inbox.length) return 0;
+    return Date.now() - this.lastReceivedAt;
+  }
+
   /** A packet already received, without waiting (undefined when none is buffered). */
   tryNextPacket(): MysqlPacket | undefined {
     if (this.inboxHead >= this.inbox.length) return undefined;
@@ -208,6 +217,7 @@ export class MysqlConnection {
     }
     if (this.paused && this.inboxBytes < this.highWaterMarkBytes / 4) {
       this.paused = false;
+      this.lastReceivedAt = Date.now();
       this.socket.resume();
     }
     return p;

@@ -204,12 +204,14 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
 
   private async *run(): AsyncGenerator<BinlogEvent> {
     if (this.closed) return;
-    let conn: MysqlConnection | undefined = await this.connect();
+    let conn: MysqlConnection | undefined;
     let plan: StreamPlan;
     try {
+      conn = await this.connect();
       plan = await this.plan(conn);
     } catch (e) {
-      conn.destroy();
+      conn?.destroy();
+      if (this.closed) return;
       throw e;
     }
     const cursor = plan.cursor;
@@ -329,7 +331,7 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
     const limitMs = this.heartbeatSeconds * 2000 + 5000;
     const t = setInterval(
       () => {
-        if (Date.now() - conn.lastReceivedAt > limitMs)
+        if (conn.silentForMs > limitMs)
           conn.destroy(
             conn.lost(`nothing received for ${Math.round(limitMs / 1000)} s, not even a heartbeat`),
           );
@@ -491,7 +493,10 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
       "SET @master_binlog_checksum = @@global.binlog_checksum, @source_binlog_checksum = @@global.binlog_checksum",
     );
     if (conn.isMariadb) await conn.query("SET @mariadb_slave_capability = 4");
-    else await conn.query(`SET @slave_uuid = ${sqlString(this.replicaUuid)}, @replica_uuid = ${sqlString(this.replicaUuid)}`);
+    else
+      await conn.query(
+        `SET @slave_uuid = ${sqlString(this.replicaUuid)}, @replica_uuid = ${sqlString(this.replicaUuid)}`,
+      );
     if (this.heartbeatSeconds > 0) {
       const ns = BigInt(Math.round(this.heartbeatSeconds * 1000)) * 1_000_000n;
       await conn.query(`SET @master_heartbeat_period = ${ns}`);

@@ -1,7 +1,12 @@
 import { decodeTcpFrame, type SkipReason, TcpFlag, type TcpSegment } from "../codecs/net/tcp.ts";
 import type { CapturedFrame } from "../codecs/pcap/record.ts";
 import type { CloseEvent, SessionEvent } from "./events.ts";
-import { MysqlSession, newSessionCounters, type SessionCounters } from "./mysql-session.ts";
+import {
+  type KnownSession,
+  MysqlSession,
+  newSessionCounters,
+  type SessionCounters,
+} from "./mysql-session.ts";
 import {
   DEFAULT_REASSEMBLY_LIMITS,
   newReassemblyCounters,
@@ -24,6 +29,11 @@ export interface CaptureDecoderOptions {
   maxSessions?: number;
   reassembly?: ReassemblyLimits;
   maxPayloadLength?: number;
+  /**
+   * Connections open before the capture started, by client endpoint ("ip:port"), with their user and
+   * database (from the server's processlist): a session picked up mid-stream starts with them.
+   */
+  knownSessions?: ReadonlyMap<string, KnownSession>;
 }
 
 export interface CaptureStats extends ReassemblyCounters, SessionCounters {
@@ -64,6 +74,7 @@ export class CaptureDecoder {
   private readonly maxSessions: number;
   private readonly limits: ReassemblyLimits;
   private readonly maxPayloadLength: number;
+  private readonly knownSessions: ReadonlyMap<string, KnownSession> | undefined;
   /** Both directions' keys ("src>dst") map to the connection; insertion order = least recently created first. */
   private readonly connections = new Map<string, Connection>();
   private nextSessionId = 1;
@@ -76,6 +87,7 @@ export class CaptureDecoder {
     this.maxSessions = options.maxSessions ?? 100_000;
     this.limits = options.reassembly ?? DEFAULT_REASSEMBLY_LIMITS;
     this.maxPayloadLength = options.maxPayloadLength ?? 64 * 1024 * 1024;
+    this.knownSessions = options.knownSessions;
     this.stats = {
       ...newReassemblyCounters(),
       ...newSessionCounters(),
@@ -222,7 +234,7 @@ export class CaptureDecoder {
     this.connections.set(c.reverseKey, c);
     this.stats.sessionsNew++;
     this.stats.sessionsOpen++;
-    if (midStream) session.startMidStream(ts);
+    if (midStream) session.startMidStream(ts, this.knownSessions?.get(client));
     return c;
   }
 

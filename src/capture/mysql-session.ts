@@ -60,6 +60,13 @@ export interface SessionOptions {
   maxTextLength?: number;
 }
 
+/** What the server's processlist said about a connection open before the capture started. */
+export interface KnownSession {
+  user?: string | undefined;
+  db?: string | undefined;
+  connectionId?: number | undefined;
+}
+
 /** "done": nothing more to decode (refused, or turned into a binlog dump). */
 type Phase = "greeting" | "handshake" | "auth" | "command" | "tls" | "done";
 
@@ -215,7 +222,12 @@ export class MysqlSession {
   }
 
   /** The capture missed this connection's start: decode from the next command on. */
-  startMidStream(ts: number): void {
+  startMidStream(ts: number, known?: KnownSession): void {
+    if (known) {
+      this.user = known.user;
+      this.db = known.db;
+      this.connectionId = known.connectionId;
+    }
     this.phase = "command";
     this.desync(ts, "mid-stream", 0);
   }

@@ -4,6 +4,7 @@ import { CaptureDecoder, type CaptureDecoderOptions, type CaptureStats } from ".
 import { QueryDigest } from "../../capture/digest.ts";
 import type { SessionEvent } from "../../capture/events.ts";
 import { LiveCapture } from "../../capture/live.ts";
+import { processlistSnapshot } from "../../capture/processlist.ts";
 import { EventPublisher } from "../../capture/publish.ts";
 import { formatParamValue } from "../../codecs/mysql/binary-values.ts";
 import { CaptureFileParser } from "../../codecs/pcap/reader.ts";
@@ -25,6 +26,7 @@ interface CaptureOptions {
   idleTimeout: number;
   bufferKib: number;
   immediate?: boolean;
+  processlist?: string;
 }
 
 function portList(value: string, previous: number[] | undefined): number[] {
@@ -163,6 +165,13 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
     serverPorts: serverPorts(o),
     idleTimeoutUs: o.idleTimeout * 1e6,
   };
+  if (o.processlist) {
+    decoderOptions.knownSessions = await processlistSnapshot(o.processlist);
+    logger.info(
+      { connections: decoderOptions.knownSessions.size },
+      "processlist read: open connections get their user and database",
+    );
+  }
   const decoder = new CaptureDecoder(out, decoderOptions);
   const report = (final: boolean, extra: Record<string, number | string> = {}) => {
     const line = statsLine(decoder.stats, {
@@ -180,7 +189,7 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
       report(true);
       return ExitCode.ok;
     }
-    return await runLive(o, decoder, report);
+    return await runLive(o, decoder, report, (msg) => logger.info(msg));
   } finally {
     await publisher?.close();
   }
@@ -190,6 +199,7 @@ async function runLive(
   o: CaptureOptions,
   decoder: CaptureDecoder,
   report: (final: boolean, extra?: Record<string, number | string>) => void,
+  info: (message: string) => void,
 ): Promise<number> {
   const live = new LiveCapture(
     { interface: o.interface!, filter: o.filter, bufferKiB: o.bufferKib, immediate: o.immediate ?? false },
@@ -216,6 +226,10 @@ async function runLive(
     );
   }
   if (o.duration !== undefined) timers.push(setTimeout(stop, o.duration * 1000));
+  live.ready.then(
+    () => info(`capturing on ${o.interface} (${o.filter}); Ctrl-C stops`),
+    () => {},
+  );
   try {
     await live.done;
   } finally {
@@ -314,6 +328,10 @@ export function register(program: Command): void {
         .argParser(intOption("--buffer-kib")),
     )
     .option("--immediate", "live: deliver packets at once rather than in kernel blocks (more CPU)")
+    .option(
+      "--processlist <url>",
+      "live: read the server's processlist at start (mysql://user@host:port) so that connections already open get their user and database",
+    )
     .addHelpText(
       "after",
       `

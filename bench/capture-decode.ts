@@ -1,0 +1,239 @@
+/**
+ * Traffic capture: decoding one pcap of real sysbench traffic with Sluice, tshark (`-Y mysql.query`)
+ * and pt-query-digest (`--type tcpdump`), in the same run; then a live capture of sysbench at the
+ * highest rate this machine reaches, with Sluice's CPU share, RSS and the kernel's drops.
+ */
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { QueryDigest } from "../src/capture/digest.ts";
+import { decodePcapFile } from "../src/capture/pcap-file.ts";
+import { startMariadb } from "../src/sandbox/index.ts";
+import type { BenchModule } from "./types.ts";
+
+const execFileAsync = promisify(execFile);
+const have = (tool: string) => spawnSync("which", [tool]).status === 0;
+const CLK_TCK = 100;
+
+interface Measured {
+  tool: string;
+  wallS: number;
+  cpuS: number;
+  maxRssMb: number;
+  queries: string;
+}
+
+/** Runs a shell pipeline under /usr/bin/time: wall, user+sys CPU (children included), max RSS. */
+function timed(tool: string, command: string, queries: (stdout: string) => string): Measured {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", "sh", "-c", command], {
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+    env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
+  });
+  const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`${tool} failed: ${r.stderr.slice(-500)}`);
+  return {
+    tool,
+    wallS: Number(m[1]),
+    cpuS: Number(m[2]) + Number(m[3]),
+    maxRssMb: Number(m[4]) / 1024,
+    queries: queries(r.stdout),
+  };
+}
+
+/** utime+stime (seconds) and peak RSS (MiB) of a live process, from /proc. */
+function procUsage(pid: number): { cpuS: number; hwmMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpuS = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return { cpuS, hwmMb: Number(hwm?.[1] ?? 0) / 1024 };
+}
+
+const bench: BenchModule = {
+  name: "capture-decode",
+  async run({ quick }) {
+    for (const t of ["tcpdump", "sysbench"])
+      if (!have(t)) throw new Error(`${t} is needed (apt-get install -y ${t})`);
+    const seconds = quick ? 2 : 5;
+    const dir = mkdtempSync(join(tmpdir(), "sluice-capture-bench-"));
+    const server = await startMariadb();
+    try {
+      await server.query("CREATE DATABASE sbtest");
+      const sb = [
+        "oltp_read_write",
+        "--mysql-host=127.0.0.1",
+        `--mysql-port=${server.port}`,
+        "--mysql-user=root",
+        "--mysql-db=sbtest",
+        "--tables=4",
+        "--table-size=10000",
+      ];
+      await execFileAsync("sysbench", [...sb, "prepare"]);
+      const filter = `tcp port ${server.port}`;
+
+      // 1. One pcap of real traffic, written by tcpdump.
+      const pcap = join(dir, "sysbench.pcap");
+      const writer = spawn(
+        "tcpdump",
+        ["-i", "lo", "-B", "131072", "-U", "-s", "0", "-w", pcap, "tcp", "port", String(server.port)],
+        {
+          stdio: ["ignore", "ignore", "pipe"],
+        },
+      );
+      await waitListening(writer);
+      await execFileAsync("sysbench", [...sb, "--threads=4", `--time=${seconds}`, "run"]);
+      await sleep(1200);
+      writer.kill("SIGINT");
+      await new Promise((r) => writer.on("close", r));
+
+      // In-process decode: the decoder's own cost, without Node/tsx start-up.
+      const digest = new QueryDigest();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const stats = await decodePcapFile(pcap, (e) => digest.add(e), { serverPorts: [server.port] });
+      const wall = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const frames = stats.frames;
+      const mb = statSync(pcap).size / 2 ** 20;
+      const rows: Measured[] = [
+        {
+          tool: "Sluice, in-process decode + digest",
+          wallS: wall,
+          cpuS: (cpu.user + cpu.system) / 1e6,
+          maxRssMb: process.memoryUsage().rss / 2 ** 20,
+          queries: `${digest.commands} commands`,
+        },
+        timed(
+          "`sluice digest` (whole CLI process)",
+          `node bin/sluice.js digest --pcap ${pcap} --port ${server.port} --json`,
+          (out) => `${JSON.parse(out).commands} commands`,
+        ),
+      ];
+      if (have("tshark"))
+        rows.push(
+          timed(
+            "`tshark -Y mysql.query`",
+            `tshark -r ${pcap} -d tcp.port==${server.port},mysql -Y mysql.query -T fields -e mysql.query 2>/dev/null | wc -l`,
+            (out) => `${out.trim()} mysql.query (COM_QUERY/PREPARE only)`,
+          ),
+        );
+      if (have("pt-query-digest"))
+        rows.push(
+          timed(
+            "`pt-query-digest --type tcpdump`",
+            `tcpdump -r ${pcap} -x -n -q -tttt 2>/dev/null | pt-query-digest --type tcpdump --watch-server 127.0.0.1:${server.port} 2>/dev/null | grep '^# Overall'`,
+            (out) =>
+              out
+                .replace(/^# Overall: /, "")
+                .replace(/[_ ]+$/, "")
+                .split(",")[0] ?? "",
+          ),
+        );
+      const base = rows[0]!;
+      const decodeTable = [
+        `Input: ${frames} packets, ${mb.toFixed(1)} MiB, sysbench oltp_read_write 4 threads ${seconds} s (server-side prepared statements).`,
+        "",
+        "| tool | wall s | CPU s | packets/s | max RSS MiB | what it found | CPU vs Sluice |",
+        "|---|---:|---:|---:|---:|---|---:|",
+        ...rows.map(
+          (r) =>
+            `| ${r.tool} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${Math.round(frames / r.wallS).toLocaleString("en-US")} | ${r.maxRssMb.toFixed(0)} | ${r.queries} | ${(r.cpuS / base.cpuS).toFixed(1)}x |`,
+        ),
+      ];
+
+      // 2. Live: sysbench as fast as it goes, with and without `sluice capture -i lo` running.
+      const baseline = await sysbenchQps(sb, seconds);
+      const capture = spawn(
+        process.execPath,
+        [
+          "bin/sluice.js",
+          "capture",
+          "--interface",
+          "lo",
+          "--filter",
+          filter,
+          "--json",
+          "--stats-interval",
+          "0",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, SLUICE_FROM_SOURCE: "1" } },
+      );
+      let stderr = "";
+      capture.stderr!.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      await waitFor(() => spawnSync("pgrep", ["-P", String(capture.pid), "tcpdump"]).status === 0, 30_000);
+      await sleep(500);
+      const before = procUsage(capture.pid!);
+      const t1 = performance.now();
+      const withCapture = await sysbenchQps(sb, seconds);
+      const elapsed = (performance.now() - t1) / 1000;
+      const after = procUsage(capture.pid!);
+      capture.kill("SIGINT");
+      await new Promise((r) => capture.on("close", r));
+      const final = stderr
+        .split("\n")
+        .filter((l) => l.includes('"final":true'))
+        .map((l) => JSON.parse(l) as { stats: Record<string, number> })[0]?.stats;
+      const cpuShare = (100 * (after.cpuS - before.cpuS)) / elapsed;
+      const pps = (final?.packets ?? 0) / elapsed;
+      const liveTable = [
+        "| run | sysbench QPS | packets/s captured | Sluice CPU (% of one core) | Sluice peak RSS MiB | kernel drops | commands decoded |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        `| without capture | ${baseline.toFixed(0)} | - | - | - | - | - |`,
+        `| with \`sluice capture -i lo\` | ${withCapture.toFixed(0)} | ${Math.round(pps).toLocaleString("en-US")} | ${cpuShare.toFixed(1)} | ${after.hwmMb.toFixed(0)} | ${final?.kernelDropped ?? "?"} | ${final?.commands ?? "?"} |`,
+      ];
+      return {
+        title: "Traffic capture: decoding a pcap, and live capture under sysbench",
+        command: "npm run bench -- capture-decode",
+        markdown: [
+          "### Decoding the same pcap",
+          "",
+          ...decodeTable,
+          "",
+          "tshark's `mysql.query` field exists only for COM_QUERY and COM_STMT_PREPARE, so it finds the prepares and not the executions; pt-query-digest reads tcpdump's hex dump text. Both figures include their start-up, as does the `sluice digest` row (Node + TypeScript loader start-up is about 2 s of it).",
+          "",
+          "### Live capture of sysbench at full speed",
+          "",
+          ...liveTable,
+          "",
+          `2 cores are shared by MariaDB, sysbench, tcpdump and Sluice: the QPS difference is the capture's CPU taken from the same 2 cores, not back-pressure (the pipe from tcpdump never blocks the server; what the kernel could not hand over is in the drops column). The seed's collector: 2-3% CPU and 10-15 MB RSS at 35,000 packets/s.`,
+        ].join("\n"),
+      };
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function sysbenchQps(sb: string[], seconds: number): Promise<number> {
+  const { stdout } = await execFileAsync("sysbench", [...sb, "--threads=4", `--time=${seconds}`, "run"]);
+  const m = /queries:\s+\d+\s+\(([\d.]+) per sec/.exec(stdout);
+  return Number(m?.[1] ?? 0);
+}
+
+async function waitListening(child: ChildProcess): Promise<void> {
+  let text = "";
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (text.includes("listening on")) resolve();
+    });
+    child.on("close", () => reject(new Error(`tcpdump exited: ${text}`)));
+  });
+}
+
+async function waitFor(check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out waiting for the capture to start");
+    await sleep(100);
+  }
+}
+
+export default bench;

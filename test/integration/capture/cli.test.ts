@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import mysql from "mysql2/promise";
+import type { SessionEvent } from "../../../src/capture/events.ts";
+import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { openStreamLog } from "../../../src/stream/index.ts";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
+const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
+
+function sluice(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env, encoding: "utf8" });
+}
+
+const lines = (text: string) =>
+  text
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+
+test("sluice capture --pcap --json: events as JSON lines, final statistics on stderr", () => {
+  const r = sluice(["capture", "--pcap", fixture("cli.pcapng"), "--port", "44991", "--json"]);
+  assert.equal(r.status, 0, r.stderr);
+  const events = lines(r.stdout) as SessionEvent[];
+  assert.equal(events[0]?.type, "connect");
+  assert.equal(events.filter((e) => e.type === "command").length, 14);
+  assert.equal(events.filter((e) => e.type === "response" && !e.ok).length, 1);
+  const stats = lines(r.stderr).find((l) => l.final);
+  assert.equal(stats.stats.commands, 14);
+});
+
+test("sluice capture --print and sluice digest for people; errors name the file", () => {
+  const printed = sluice(["capture", "--pcap", fixture("ps.pcap"), "--port", "44991"]);
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.match(
+    printed.stdout,
+    /stmt_execute stmt \d+ \(1, 'name-1', '12\.50', '2024-01-01 10:20:30\.123000'/,
+  );
+  assert.match(printed.stdout, /-> ERR 1146 \(42S02\)/);
+  const digest = sluice([
+    "digest",
+    "--pcap",
+    fixture("sysbench.pcap"),
+    "--port",
+    "44991",
+    "--json",
+    "--top",
+    "3",
+  ]);
+  assert.equal(digest.status, 0, digest.stderr);
+  const d = JSON.parse(digest.stdout);
+  assert.equal(d.queries.length, 3);
+  assert.equal(d.commands, 342);
+  const missing = sluice(["digest", "--pcap", "/nonexistent.pcap"]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /CAPTURE_NO_FILE.*nonexistent\.pcap/);
+  const usage = sluice(["capture"]);
+  assert.equal(usage.status, 2);
+});
+
+const noTcpdump = spawnSync("which", ["tcpdump"]).status !== 0 ? "tcpdump is not installed" : false;
+let server: MariadbSandbox;
+let dir: string;
+
+before(async () => {
+  if (noTcpdump) return;
+  server = await startMariadb();
+  await server.query("CREATE DATABASE shop");
+  dir = mkdtempSync(join(tmpdir(), "sluice-capture-cli-"));
+});
+
+after(async () => {
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
+  let text = "";
+  return new Promise((resolve, reject) => {
+    child.stderr!.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (pattern.test(text)) resolve();
+    });
+    child.on("close", (code) => reject(new Error(`capture exited (${code}): ${text}`)));
+  });
+}
+
+test("live: sluice capture -i lo decodes new and already-open sessions (processlist) and publishes to the stream log", {
+  skip: noTcpdump,
+}, async () => {
+  const url = `mysql://root@127.0.0.1:${server.port}`;
+  // Opened before the capture: its handshake (user, database) will not be seen.
+  const early = await mysql.createConnection({
+    host: "127.0.0.1",
+    port: server.port,
+    user: "root",
+    database: "shop",
+  });
+  const log = `file:${join(dir, "capture.db")}`;
+  const child = spawn(
+    process.execPath,
+    [
+      "bin/sluice.js",
+      "capture",
+      "-i",
+      "lo",
+      "--filter",
+      `tcp port ${server.port}`,
+      "--json",
+      "--processlist",
+      url,
+      "--to",
+      log,
+      "--stats-interval",
+      "1",
+    ],
+    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  try {
+    await waitForLine(child, /capturing on lo/);
+    await early.query("SELECT 'from an early connection'");
+    const late = await mysql.createConnection({ host: "127.0.0.1", port: server.port, user: "root" });
+    await late.query("USE shop");
+    await late.query("SELECT 'from a late connection'");
+    await late.end();
+  } finally {
+    await early.end();
+  }
+  await waitForLine(child, /"stats"/);
+  child.kill("SIGINT");
+  await new Promise((r) => child.on("close", r));
+  const events = lines(stdout) as SessionEvent[];
+  const earlyQuery = events.find(
+    (e) => e.type === "command" && e.sql === "SELECT 'from an early connection'",
+  );
+  assert.ok(earlyQuery && earlyQuery.type === "command");
+  assert.equal(earlyQuery.db, "shop");
+  const earlyConnect = events.find((e) => e.type === "connect" && e.session === earlyQuery.session);
+  assert.ok(earlyConnect && earlyConnect.type === "connect");
+  assert.deepEqual([earlyConnect.midStream, earlyConnect.user], [true, "root"]);
+  const lateQuery = events.find((e) => e.type === "command" && e.sql === "SELECT 'from a late connection'");
+  assert.ok(lateQuery && lateQuery.type === "command");
+  assert.equal(lateQuery.db, "shop"); // learned from USE
+
+  const stream = await openStreamLog(log);
+  try {
+    const stored = await stream.read("capture", 0, { max: 10_000 });
+    assert.equal(stored.length, events.length);
+    assert.deepEqual(JSON.parse(Buffer.from(stored[0]!.value).toString()), events[0]);
+  } finally {
+    await stream.close();
+  }
+});

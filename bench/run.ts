@@ -8,6 +8,7 @@ import { cpus, totalmem } from "node:os";
 import type { BenchModule, BenchSection } from "./types.ts";
 
 const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
+  "capture-decode": () => import("./capture-decode.ts"),
   "binlog-decode": () => import("./binlog-decode.ts"),
   "stream-log": () => import("./stream-log.ts"),
   "binlog-stream": () => import("./binlog-stream.ts"),

@@ -215,6 +215,13 @@ export const COLUMNS: ColumnCase[] = [
     ["'::'", "'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'", "NULL", "'::ffff:1.2.3.4'", "'2001:db8::1'"],
   ],
   ["i6b", "INET6", ["'::1'", "'1::'", "NULL", "'1:0:0:2::3'", "'::1.2.3.4'"]],
+  // Last, one column of each kind counted by the optional metadata lists (SIGNEDNESS, charsets,
+  // ENUM/SET labels): a miscount anywhere before them shows here.
+  ["zu", "BIGINT UNSIGNED", ["18446744073709551615", "0", "NULL", "1", "9223372036854775808"]],
+  ["zi", "TINYINT", ["-1", "127", "NULL", "0", "-128"]],
+  ["zc", "CHAR(3) CHARACTER SET latin1", ["'é'", "'€'", "NULL", "''", "'ÿÿÿ'"]],
+  ["zv", "VARCHAR(5)", ["'😀'", "'x'", "NULL", "''", "'ü'"]],
+  ["ze", "ENUM('ä','b') CHARACTER SET latin1", ["'ä'", "'b'", "NULL", "'b'", "'ä'"]],
 ];
 
 export const ROWS = 5;

@@ -74,8 +74,14 @@ export function stringRealTypeAndLength(meta: number): { realType: number; lengt
   return { realType: byte0, length: byte1 };
 }
 
-export function isNumericType(type: number): boolean {
+/**
+ * Columns that SIGNEDNESS has a bit for. MariaDB writes one for every column whose field has a sign
+ * (its Binlog_type_info), which includes YEAR (a TINYINT underneath); MySQL only for the types below.
+ */
+export function isNumericType(type: number, flavor: "mysql" | "mariadb" = "mysql"): boolean {
   switch (type) {
+    case ColumnType.YEAR:
+      return flavor === "mariadb";
     case ColumnType.TINY:
     case ColumnType.SHORT:
     case ColumnType.INT24:
@@ -235,7 +241,7 @@ export function decodeTableMapEvent(
     const len = r.lenencLength("optional metadata length");
     const fr = r.sub(len, "optional metadata field");
     ev.optionalMetadata.push(fieldType);
-    readOptionalField(ev, fieldType, fr);
+    readOptionalField(ev, fieldType, fr, ctx.flavor);
   }
   for (const c of columns) if (isEnumOrSet(c.realType)) decodeLabels(c);
   return ev;
@@ -255,14 +261,19 @@ function decodeLabels(c: ColumnDef): void {
   rawLabels.delete(c);
 }
 
-function readOptionalField(ev: TableMapEvent, fieldType: number, r: ByteReader): void {
+function readOptionalField(
+  ev: TableMapEvent,
+  fieldType: number,
+  r: ByteReader,
+  flavor: "mysql" | "mariadb",
+): void {
   const cols = ev.columns;
   switch (fieldType) {
     case OptionalMetadata.SIGNEDNESS: {
       let bit = 0;
       const bits = r.rest();
       for (const c of cols) {
-        if (!isNumericType(c.realType)) continue;
+        if (!isNumericType(c.realType, flavor)) continue;
         c.unsigned = ((bits[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0;
         bit++;
       }

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { charsetOfCollation, decodeText } from "../../../../src/codecs/binlog/rows/charsets.ts";
 import { decimalBinarySize, decodeDecimal } from "../../../../src/codecs/binlog/rows/decimal.ts";
 import { formatJsonDouble, jsonBinaryToText } from "../../../../src/codecs/binlog/rows/json-binary.ts";
 import { applyJsonDiffs } from "../../../../src/codecs/binlog/rows/json-diff.ts";
@@ -245,4 +246,19 @@ test("JSON diffs apply like JSON_SET/JSON_REPLACE/JSON_REMOVE, keeping MySQL's k
     '{"a": 1.50, "b": 2}',
   );
   assert.equal(applyJsonDiffs("[1]", [{ op: "replace", path: "$.missing.x", value: t("1") }]), undefined);
+});
+
+test("charsets: collation ids of both servers, MySQL's latin1 (cp1252), UTF-16/32", () => {
+  assert.equal(charsetOfCollation(45), "utf8mb4");
+  assert.equal(charsetOfCollation(255), "utf8mb4"); // MySQL 8 utf8mb4_0900_ai_ci
+  assert.equal(charsetOfCollation(33), "utf8mb3");
+  assert.equal(charsetOfCollation(8), "latin1");
+  assert.equal(charsetOfCollation(63), "binary");
+  assert.equal(charsetOfCollation(2048 + 256 + 1), "utf8mb4"); // MariaDB uca1400
+  assert.equal(charsetOfCollation(26), "unknown"); // cp1250: kept as bytes
+  const latin1 = Buffer.from([0x80, 0x81, 0x8a, 0x9f, 0xe9, 0x41]);
+  assert.equal(decodeText(latin1, 0, latin1.length, "latin1"), "€\u0081ŠŸéA");
+  assert.equal(decodeText(Buffer.from("d83dde0000e9", "hex"), 0, 6, "utf16"), "😀é");
+  assert.equal(decodeText(Buffer.from("0001f600000000e9", "hex"), 0, 8, "utf32"), "😀é");
+  assert.equal(decodeText(Buffer.from("00e920ac", "hex"), 0, 4, "ucs2"), "é€");
 });

@@ -44,8 +44,10 @@ export interface PartitionedResult {
   partitionMs: number;
 }
 
-/** The `bin/sluice.js` of this installation (source or built). */
+/** The CLI entry this process runs (bin/sluice.js or a compiled main.js), else the installation's bin/sluice.js. */
 export function sluiceBin(): string {
+  const running = process.argv[1];
+  if (running && /(?:sluice|main)\.[cm]?[jt]s$/.test(running)) return running;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     const bin = join(dir, "bin", "sluice.js");
@@ -147,7 +149,7 @@ export async function runPartitioned(o: PartitionedOptions): Promise<Partitioned
       const startWorker = () => {
         workers++;
         // Workers pull ranges over IPC (`--range-worker 0`): one process serves many ranges.
-        const child = spawn(process.execPath, [bin, ...o.workerArgs, "--range-worker", "0"], {
+        const child = spawn(process.execPath, [...process.execArgv, bin, ...o.workerArgs, "--range-worker", "0"], {
           stdio: ["ignore", "inherit", "inherit", "ipc"],
           env: process.env,
         });

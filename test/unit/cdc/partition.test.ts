@@ -37,7 +37,10 @@ function fakeBinlog(files: number[][]): { show: ShowBinlogEvents; all: BinlogEve
 test("ranges cut at GTIDs, cover start..head without gaps, count every event exactly", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 0, maxLength: 25 }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.array(fc.integer({ min: 0, max: 30 }), { minLength: 0, maxLength: 25 }), {
+        minLength: 1,
+        maxLength: 4,
+      }),
       fc.integer({ min: 1, max: 60 }),
       fc.integer({ min: 1, max: 8 }),
       async (files, rangeEvents, window) => {
@@ -74,7 +77,12 @@ test("a head in the middle of a file: events after it are neither cut at nor cou
   const { show, all } = fakeBinlog([[3, 3, 3, 3]]);
   const gtids = all.filter((r) => r.Event_type === "Gtid");
   const head = { file: "bin.000001", offset: gtids[2]!.Pos };
-  const ranges = await partitionRange(show, { start: { file: "bin.000001", offset: 4 }, head, files: ["bin.000001"], rangeEvents: 2 });
+  const ranges = await partitionRange(show, {
+    start: { file: "bin.000001", offset: 4 },
+    head,
+    files: ["bin.000001"],
+    rangeEvents: 2,
+  });
   assert.deepEqual(ranges.at(-1)!.endOffset, head.offset);
   assert.equal(
     ranges.reduce((a, r) => a + r.events, 0),
@@ -85,6 +93,12 @@ test("a head in the middle of a file: events after it are neither cut at nor cou
 
 test("only the window after each jump crosses the wire", async () => {
   const { show, queries } = fakeBinlog([Array(200).fill(8)]);
-  await partitionRange(show, { start: { file: "bin.000001", offset: 4 }, head: { file: "bin.000001", offset: 20_054 }, files: ["bin.000001"], rangeEvents: 100, window: 20 });
+  await partitionRange(show, {
+    start: { file: "bin.000001", offset: 4 },
+    head: { file: "bin.000001", offset: 20_054 },
+    files: ["bin.000001"],
+    rangeEvents: 100,
+    window: 20,
+  });
   assert.ok(queries.every((n) => n <= 100));
 });

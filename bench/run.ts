@@ -12,6 +12,7 @@ const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
   "binlog-decode": () => import("./binlog-decode.ts"),
   "stream-log": () => import("./stream-log.ts"),
   "binlog-stream": () => import("./binlog-stream.ts"),
+  cdc: () => import("./cdc.ts"),
 };
 
 const args = process.argv.slice(2);

@@ -318,7 +318,7 @@ async function peakMemory(sb: MariadbSandbox): Promise<string> {
   await sb.query("FLUSH BINARY LOGS");
   const [st] = await sb.query<{ File: string }>("SHOW MASTER STATUS");
   await sb.query(
-    "INSERT INTO bench.million SELECT seq, CONCAT('value-', seq, '-', REPEAT('x', 20)) FROM seq_1_to_1000000",
+    "INSERT INTO bench.million SELECT seq, CONCAT('value-', seq, '-', REPEAT('x', 20)) FROM bench.seq_1_to_1000000",
   );
   await sb.query("FLUSH BINARY LOGS");
   const path = join(sb.binlogDir, st!.File);

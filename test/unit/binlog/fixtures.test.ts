@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { BinlogEvent, EventOfType } from "../../../src/codecs/binlog/events.ts";
+import { eventToJson } from "../../../src/codecs/binlog/output.ts";
 import { SluiceError } from "../../../src/core/errors.ts";
 import { readBinlogFiles } from "../../../src/sources/binlog-file.ts";
 import { DAMAGED, FIXTURES, fixtureNames } from "./helpers.ts";
@@ -210,4 +211,20 @@ test("several files are read in order with one decoder", async () => {
     events.push(ev);
   const files = [...new Set(events.map((e) => e.position.file))];
   assert.deepEqual(files, ["mariadb-bin.000001", "json.binlog.000001"]);
+});
+
+test("the file reader gives the same output with tiny reads (events spanning many chunks)", async () => {
+  for (const name of ["mariadb-bin.000001", "transaction_compression.000001", "corrupt-relay-bin.000624"]) {
+    const lines = async (chunkSize: number) => {
+      const out: string[] = [];
+      try {
+        for await (const ev of readBinlogFiles({ files: [FIXTURES + name], chunkSize }))
+          out.push(JSON.stringify(eventToJson(ev)));
+      } catch (e) {
+        out.push(e instanceof SluiceError ? e.describe() : String(e));
+      }
+      return out.join("\n");
+    };
+    assert.equal(await lines(7), await lines(1 << 20), name);
+  }
 });

@@ -161,3 +161,25 @@ test("sysbench oltp_read_write: as many commands of each kind as the server's ge
   for (const e of executes) assert.equal(e.params?.length, paramCounts.get(e.session * 1e6 + e.statementId!));
   assert.equal(responses(events).filter((r) => r.kind === "stmt_execute").length, 320);
 });
+
+test("mysql2's rarer commands: ping, LOAD DATA LOCAL INFILE, change user, reset connection, an error inside a multi-statement", () => {
+  const { events, stats } = decodeFixture("commands.pcap");
+  assert.equal(stats.decodeErrors, 0);
+  const answer = (pred: (c: CommandEvent) => boolean) => {
+    const c = commands(events).find(pred);
+    assert.ok(c, "command not found");
+    return responses(events).find((r) => r.seq === c.seq && r.session === c.session)!;
+  };
+  assert.equal(answer((c) => c.kind === "ping").ok, true);
+  assert.equal(answer((c) => c.sql?.startsWith("LOAD DATA LOCAL INFILE") ?? false).affectedRows, 3);
+  assert.equal(answer((c) => c.sql === "SELECT COUNT(*) AS n FROM li").rows, 1);
+  const multi = answer((c) => c.sql === "SELECT 1; SELECT * FROM missing_table; SELECT 3");
+  assert.deepEqual([multi.ok, multi.errno, multi.resultSets, multi.rows], [false, 1146, 1, 1]);
+  assert.equal(answer((c) => c.kind === "change_user").ok, true);
+  // After COM_CHANGE_USER to database `mysql`, commands carry it.
+  assert.equal(commands(events).find((c) => c.sql === "SELECT DATABASE() AS db")?.db, "mysql");
+  assert.equal(answer((c) => c.kind === "reset_connection").ok, true);
+  assert.equal(answer((c) => c.sql === "SELECT 'after reset'").rows, 1);
+  assert.ok(commands(events).some((c) => c.kind === "stmt_close"));
+  assert.equal((events.at(-1) as { reason: string }).reason, "quit");
+});

@@ -86,10 +86,16 @@ export async function* decodeBinlogChunks(
   framer.end();
 }
 
+/** A read buffer that came back empty (EOF while following): nothing refers to it, so it is reused. */
+let spare: Buffer | undefined;
+
 async function readAt(fh: FileHandle, pos: number, size: number, file: string): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
+  // Each chunk gets its own buffer: the events handed out are views into it.
+  const buf = spare && spare.length === size ? spare : Buffer.allocUnsafe(size);
+  spare = undefined;
   try {
     const { bytesRead } = await fh.read(buf, 0, size, pos);
+    if (bytesRead === 0) spare = buf;
     return buf.subarray(0, bytesRead);
   } catch (e) {
     throw new SluiceError("BINLOG_READ", `cannot read: ${messageOf(e)}`, {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
-import { MariadbGtidPosition } from "../../../src/codecs/binlog/gtid.ts";
+import { GtidSet, MariadbGtidPosition } from "../../../src/codecs/binlog/gtid.ts";
 import { EventFlag, EventType } from "../../../src/codecs/binlog/types.ts";
 import { type ResumePoint, StreamCursor } from "../../../src/sources/replication/cursor.ts";
 
@@ -13,6 +13,7 @@ const TYPE_CODES: Record<string, number> = {
   write_rows_v1: EventType.WRITE_ROWS_V1,
   xid: EventType.XID,
   query: EventType.QUERY,
+  gtid: EventType.GTID,
   rotate: EventType.ROTATE,
   format_description: EventType.FORMAT_DESCRIPTION,
   mariadb_gtid_list: EventType.MARIADB_GTID_LIST,
@@ -210,4 +211,41 @@ test("a FORMAT_DESCRIPTION at offset 4 without a ROTATE before it moves to the n
     flags: 0,
   });
   assert.deepEqual(where, { file: "mariadb-bin.000045", offset: 4 });
+});
+
+test("MySQL transactions: GTID, BEGIN ... XID; DDL alone; the executed set grows and can stop the stream", () => {
+  const uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+  const cursor = new StreamCursor({
+    file: "binlog.000001",
+    offset: 100,
+    mysqlExecuted: GtidSet.parse(`${uuid}:1-5`),
+    stop: { kind: "mysql-gtid", set: GtidSet.parse(`${uuid}:1-7`) },
+  });
+  const f = "binlog.000001";
+  const mysqlGtid = (at: number, gno: bigint) => event("gtid", at, 79, { uuid, gno }, f);
+  const trx = [
+    mysqlGtid(100, 6n),
+    event("query", 179, 60, { query: "BEGIN" }, f),
+    event("table_map", 239, 50, {}, f),
+    event("write_rows_v1", 289, 40, {}, f),
+    event("xid", 329, 31, {}, f),
+  ];
+  for (const e of trx) assert.equal(cursor.admit(e), "deliver");
+  assert.equal(cursor.executedGtids, `${uuid}:1-6`);
+  assert.ok(!cursor.finished);
+  assert.equal(cursor.admit(mysqlGtid(360, 7n)), "deliver");
+  assert.equal(cursor.admit(event("query", 439, 70, { query: "CREATE TABLE t (a int)" }, f)), "deliver");
+  assert.equal(cursor.executedGtids, `${uuid}:1-7`);
+  assert.ok(cursor.finished, "the stop set is executed");
+  const point = cursor.resumePoint();
+  assert.equal(point.kind === "mysql-gtid" && point.set.toString(), `${uuid}:1-7`);
+});
+
+test("a MySQL stream started from a file resumes by file:offset (its GTID set would be partial)", () => {
+  const cursor = new StreamCursor({ file: "binlog.000001", offset: 100 });
+  cursor.admit(
+    event("gtid", 100, 79, { uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562", gno: 9n }, "binlog.000001"),
+  );
+  cursor.admit(event("query", 179, 70, { query: "DROP TABLE t" }, "binlog.000001"));
+  assert.deepEqual(cursor.resumePoint(), { kind: "file", file: "binlog.000001", offset: 249 });
 });

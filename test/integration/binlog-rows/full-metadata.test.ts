@@ -338,3 +338,22 @@ test("MariaDB's own fractional temporal format (mysql56_temporal_format=OFF): de
     }
   assert.equal(n, ROWS);
 });
+
+test("FULL metadata read after the table changed: the map's names win, the resolver only adds types", async () => {
+  await conn.query("CREATE TABLE t_ren (id INT PRIMARY KEY, a INT, u UUID)");
+  await conn.query("INSERT INTO t_ren VALUES (1, 10, '6ccd780c-baba-1026-9564-5b8c656024db')");
+  await conn.query("ALTER TABLE t_ren RENAME COLUMN a TO b, ADD COLUMN c VARCHAR(3) FIRST");
+  await conn.query("INSERT INTO t_ren VALUES ('x', 2, 20, '123e4567-e89b-42d3-a456-426614174000')");
+  const resolver = await SchemaResolver.connect(sandbox.url);
+  const { rows } = await decodeDir(sandbox.binlogDir, {
+    names: resolver,
+    beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
+  }).finally(() => resolver.close());
+  assert.deepEqual(
+    rows.filter((e) => e.table.table === "t_ren").map((e) => rowsEventToJson(e).rows[0]!.after),
+    [
+      { id: 1, a: 10, u: "6ccd780c-baba-1026-9564-5b8c656024db" },
+      { c: "x", id: 2, b: 20, u: "123e4567-e89b-42d3-a456-426614174000" },
+    ],
+  );
+});

@@ -1,5 +1,5 @@
 import { SluiceError } from "../../../core/errors.ts";
-import { ColumnType, columnTypeName, type TableMapEvent } from "./types.ts";
+import { type ColumnDef, ColumnType, columnTypeName, type TableMapEvent } from "./types.ts";
 
 /**
  * Column names and types from outside the binlog (information_schema), for table maps written with
@@ -84,11 +84,24 @@ for (const g of [
 ])
   compatible[g] = [T.GEOMETRY];
 
-/** Fills what the table map lacks (names, signedness, labels, charsets, data types) from `source`. */
+/**
+ * Fills what the table map lacks (names, signedness, labels, charsets, data types) from `source`.
+ * Without COLUMN_NAME metadata the schema must match the map column by column (count and types),
+ * else SCHEMA_MISMATCH: names are never guessed. With COLUMN_NAME the map is authoritative: schema
+ * columns are matched by name, and only those whose type fits add what the map does not say.
+ */
 export function applyColumnNames(map: TableMapEvent, source: ColumnNameSource): void {
   const info = source.columnsAt(map.schema, map.table, map.position);
   if (info === undefined) return;
   const where = `${map.schema}.${map.table}`;
+  if (map.columns.every((c) => c.name !== undefined)) {
+    const byName = new Map(info.map((ci) => [ci.name.toLowerCase(), ci]));
+    for (const col of map.columns) {
+      const ci = byName.get(col.name!.toLowerCase());
+      if (ci !== undefined && fits(ci, col.realType)) enrich(col, ci);
+    }
+    return;
+  }
   if (info.length !== map.columnCount)
     throw mismatch(
       map,
@@ -97,30 +110,33 @@ export function applyColumnNames(map: TableMapEvent, source: ColumnNameSource): 
   for (let i = 0; i < info.length; i++) {
     const col = map.columns[i]!;
     const ci = info[i]!;
-    const ok = compatible[ci.dataType];
-    if (ok !== undefined && !ok.includes(col.realType))
+    if (!fits(ci, col.realType))
       throw mismatch(
         map,
         `column ${i + 1} is ${columnTypeName[col.realType] ?? col.realType} in the table map but ${ci.name} ${ci.dataType} in the schema of ${where}`,
       );
-    if (col.name !== undefined && col.name !== ci.name)
-      throw mismatch(
-        map,
-        `column ${i + 1} is named ${col.name} in the table map but ${ci.name} in the schema of ${where}`,
-      );
-    col.name ??= ci.name;
-    col.unsigned ??= ci.unsigned;
-    if (col.labels === undefined && ci.labels !== undefined) col.labels = ci.labels;
-    if (col.charset === undefined && ci.charset !== undefined) col.charset = normalizeCharset(ci.charset);
-    if (col.charset === undefined && /binary|blob$/.test(ci.dataType)) col.charset = "binary";
-    col.dataType = ci.dataType;
-    if (
-      ci.fsp !== undefined &&
-      ci.fsp > 0 &&
-      (col.type === ColumnType.TIME || col.type === ColumnType.DATETIME || col.type === ColumnType.TIMESTAMP)
-    )
-      col.decimals = ci.fsp;
+    enrich(col, ci);
   }
+}
+
+function fits(ci: ColumnInfo, realType: number): boolean {
+  const ok = compatible[ci.dataType];
+  return ok === undefined || ok.includes(realType);
+}
+
+function enrich(col: ColumnDef, ci: ColumnInfo): void {
+  col.name ??= ci.name;
+  col.unsigned ??= ci.unsigned;
+  if (col.labels === undefined && ci.labels !== undefined) col.labels = ci.labels;
+  if (col.charset === undefined && ci.charset !== undefined) col.charset = normalizeCharset(ci.charset);
+  if (col.charset === undefined && /binary|blob$/.test(ci.dataType)) col.charset = "binary";
+  col.dataType = ci.dataType;
+  if (
+    ci.fsp !== undefined &&
+    ci.fsp > 0 &&
+    (col.type === ColumnType.TIME || col.type === ColumnType.DATETIME || col.type === ColumnType.TIMESTAMP)
+  )
+    col.decimals = ci.fsp;
 }
 
 function normalizeCharset(cs: string): string {

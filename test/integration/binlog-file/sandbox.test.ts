@@ -109,3 +109,22 @@ test("statement format: a MariaDB transaction of several queries carries one GTI
   const ddl = events.find((e) => e.type === "query" && e.query.startsWith("CREATE TABLE b.s"));
   assert.ok(ddl?.gtid && ddl.gtid !== g);
 });
+
+test("query text in a latin1 session decodes as the server stored it", async () => {
+  const { file } = await head();
+  const conn = await mysql.createConnection({ uri: sandbox.url, charset: "LATIN1_SWEDISH_CI" });
+  try {
+    await conn.query("SET SESSION binlog_format = 'STATEMENT'");
+    await conn.query("INSERT INTO b.t (id, a) VALUES (300, 'café crème')");
+  } finally {
+    await conn.end();
+  }
+  await sandbox.query("FLUSH BINARY LOGS");
+  const events = await readAll(file);
+  const q = events.find((e) => e.type === "query" && e.query.includes("VALUES (300"));
+  assert.ok(q?.type === "query");
+  assert.equal(q.status.charsetClient, 8);
+  assert.match(q.query, /'café crème'/);
+  const [row] = await sandbox.query<{ a: string }>("SELECT a FROM b.t WHERE id = 300");
+  assert.equal(row!.a, "café crème");
+});

@@ -1,6 +1,7 @@
 import { SluiceError } from "../../../core/errors.ts";
 import { mariadbUncompress } from "../mariadb-compression.ts";
 import type { ByteReader } from "../reader.ts";
+import { charsetOfCollation, decodeText } from "../rows/charsets.ts";
 import { EventType, type FormatContext, postHeaderLength } from "../types.ts";
 
 /**
@@ -189,6 +190,19 @@ function decodeStatusVars(r: ByteReader): QueryStatus {
   return s;
 }
 
+/**
+ * The statement in the client's character set (Q_CHARSET): latin1 sessions are decoded as MySQL's
+ * latin1 (cp1252); everything else as UTF-8, which is right for utf8/utf8mb4/ascii sessions (the
+ * charset ids stay in `status` for the rest).
+ */
+function queryText(bytes: Buffer, charsetClient: number | undefined): string {
+  if (charsetClient !== undefined) {
+    const cs = charsetOfCollation(charsetClient);
+    if (cs === "latin1" || cs === "ascii") return decodeText(bytes, 0, bytes.length, cs);
+  }
+  return bytes.toString("utf8");
+}
+
 interface QueryPostHeader {
   threadId: number;
   execTime: number;
@@ -216,9 +230,7 @@ function readQueryBody(
   r.skip(1, "db name NUL");
   let text: Buffer = r.rest();
   if (compressed) text = mariadbUncompress(text, "compressed query", r.file, r.base + r.pos - text.length);
-  // Query text is in the session's character set; utf8 is right for utf8/utf8mb4/ascii sessions, and
-  // the charset ids are in `status` for anything else.
-  return { status, database, query: text.toString("utf8") };
+  return { status, database, query: queryText(text, status.charsetClient) };
 }
 
 export function decodeQuery(r: ByteReader, ctx: FormatContext, typeCode: number): QueryData {

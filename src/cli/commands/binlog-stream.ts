@@ -34,10 +34,12 @@ async function writeLine(line: string): Promise<void> {
     const done = () => {
       process.stdout.off("drain", done);
       process.stdout.off("close", done);
+      process.stdout.off("error", done);
       resolve();
     };
     process.stdout.on("drain", done);
     process.stdout.on("close", done);
+    process.stdout.on("error", done);
   });
 }
 
@@ -97,6 +99,9 @@ binlog said no (message names the server and position); 2 bad usage.`,
         const onSignal = () => controller.abort();
         process.once("SIGINT", onSignal);
         process.once("SIGTERM", onSignal);
+        // The reader went away (`| head`): stop streaming, quietly.
+        const onOutputError = () => controller.abort();
+        process.stdout.on("error", onOutputError);
         const stop = opts.untilHead ? "head" : opts.stop;
         const stream = openBinlogStream(url, {
           start: opts.start,
@@ -127,11 +132,13 @@ binlog said no (message names the server and position); 2 bad usage.`,
         try {
           for await (const ev of stream) {
             if ((ev.type === "heartbeat" || ev.type === "heartbeat_v2") && !opts.heartbeats) continue;
+            if (controller.signal.aborted) break;
             await writeLine(render(ev));
           }
         } finally {
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
+          process.stdout.off("error", onOutputError);
           await stream.close();
         }
         return ExitCode.ok;

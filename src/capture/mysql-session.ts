@@ -6,7 +6,7 @@ import {
   decodePrepareOk,
   type StatementInfo,
 } from "../codecs/mysql/command.ts";
-import { CompressedFrameParser } from "../codecs/mysql/compressed.ts";
+import { CompressedFrameParser, looksLikeCompressedCommand } from "../codecs/mysql/compressed.ts";
 import { decodeClientHandshake } from "../codecs/mysql/handshake-response.ts";
 import { Capability, decodeErr, decodeOk, ServerStatus } from "../codecs/mysql/ok-err.ts";
 import { type MysqlPacket, PacketParser } from "../codecs/mysql/packet.ts";
@@ -185,6 +185,8 @@ export class MysqlSession {
   private readonly clientPackets: PacketParser;
   private readonly serverPackets: PacketParser;
   private clientCompressed: CompressedFrameParser | undefined;
+  /** While unsynced: a segment that may be a compressed chunk's header, waiting for its body. */
+  private heldHeader: Buffer | undefined;
   private serverCompressed: CompressedFrameParser | undefined;
 
   constructor(options: SessionOptions, emit: (e: SessionEvent) => void, counters: SessionCounters) {
@@ -236,14 +238,29 @@ export class MysqlSession {
     this.ts = ts;
     if (this.phase === "tls" || this.phase === "done") return;
     if (!this.synced) {
-      if (this.compressed || !looksLikeCommandStart(chunk)) {
-        this.counters.skippedBytes += chunk.length;
+      // Some clients (mysql2) write a compressed chunk's 7-byte header and its body separately.
+      const held = this.heldHeader;
+      this.heldHeader = undefined;
+      if (held) chunk = Buffer.concat([held, chunk]);
+      let compressed = looksLikeCompressedCommand(chunk, looksLikeCommandStart);
+      if (!compressed && held) {
+        this.counters.skippedBytes += held.length;
+        chunk = chunk.subarray(held.length);
+        compressed = looksLikeCompressedCommand(chunk, looksLikeCommandStart);
+      }
+      const plain = !compressed && !this.compressed && looksLikeCommandStart(chunk);
+      if (!plain && !compressed) {
+        if (chunk.length === 7 && chunk[3] === 0) this.heldHeader = Buffer.from(chunk);
+        else this.counters.skippedBytes += chunk.length;
         return;
       }
+      if (compressed && !this.compressed) this.startCompression("zlib");
       this.synced = true;
       this.serverSynced = false;
       this.clientPackets.reset();
       this.serverPackets.reset();
+      this.clientCompressed?.reset();
+      this.serverCompressed?.reset();
       this.pending.length = 0;
       this.infile = false;
       this.ensureConnectEvent(ts, true);

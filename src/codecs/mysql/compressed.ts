@@ -136,3 +136,27 @@ export function encodeCompressedChunk(
   head.writeUIntLE(data.length, 4, 3);
   return Buffer.concat([head, body]);
 }
+
+/**
+ * True when `chunk` (one TCP segment) is, or starts, a compressed chunk with sequence id 0 whose
+ * (inflated) content satisfies `isCommand`: how a capture that missed the start of a compressed
+ * connection, or lost bytes of one, finds the next command. zlib only: zstd is negotiated in the
+ * handshake, which such a capture did not see.
+ */
+export function looksLikeCompressedCommand(chunk: Buffer, isCommand: (plain: Buffer) => boolean): boolean {
+  if (chunk.length < COMPRESSED_HEADER_LENGTH + 5 || chunk[3] !== 0) return false;
+  const length = chunk.readUIntLE(0, 3);
+  const uncompressed = chunk.readUIntLE(4, 3);
+  if (length === 0) return false;
+  const end = COMPRESSED_HEADER_LENGTH + length;
+  if (uncompressed === 0)
+    return isCommand(chunk.subarray(COMPRESSED_HEADER_LENGTH, Math.min(end, chunk.length)));
+  if (end > chunk.length || uncompressed > 16 * 1024 * 1024) return false;
+  try {
+    return isCommand(
+      inflateSync(chunk.subarray(COMPRESSED_HEADER_LENGTH, end), { maxOutputLength: uncompressed }),
+    );
+  } catch {
+    return false;
+  }
+}

@@ -122,6 +122,33 @@ test("a capture that starts mid-connection resynchronises at the next command", 
   assert.ok(exec);
 });
 
+test("compressed sessions: picked up mid-stream, and after a lost segment, at the next command", () => {
+  const segments = segmentsOf(readFrames("compressed.pcap"));
+  const reference = sqlOf(decodeFixture("compressed.pcap").events);
+  // Start after the handshake and the first commands, at a compressed chunk's header (mysql2 writes
+  // the 7-byte header and the body as two segments).
+  const start = segments.findIndex(
+    (s, i) => i > 12 && s.segment.dstPort === FIXTURE_PORT && s.segment.payload.length === 7,
+  );
+  const { events } = decodeFrames(framesOf(segments.slice(start)));
+  const connect = events.find((e): e is ConnectEvent => e.type === "connect")!;
+  assert.deepEqual([connect.midStream, connect.compressed], [true, true]);
+  const got = sqlOf(events);
+  assert.ok(got.length >= 5);
+  assert.deepEqual(got, reference.slice(reference.length - got.length));
+
+  // Lose one client segment in the middle: the commands after it still decode.
+  const clientData = segments
+    .map((s, i) => [s, i] as const)
+    .filter(([s]) => s.segment.dstPort === FIXTURE_PORT && s.segment.payload.length > 0);
+  const lost = clientData[Math.floor(clientData.length / 2)]![1];
+  const after = decodeFrames(framesOf(segments.filter((_, i) => i !== lost)));
+  assert.equal(after.stats.gaps, 1);
+  const afterSql = sqlOf(after.events);
+  assert.equal(afterSql.length, reference.length - 1);
+  assert.deepEqual(afterSql.slice(-3), reference.slice(-3));
+});
+
 /** A mid-stream conversation built by hand: client and server payloads in order. */
 function conversation(turns: [Buffer, Buffer][], segmentSize = 32768): TimedSegment[] {
   const out: TimedSegment[] = [];

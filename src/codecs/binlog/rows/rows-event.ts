@@ -107,7 +107,8 @@ export function openRowsEvent(
       context: { file: where.file, offset: where.offset, type: typeCode },
     });
   const r = new ByteReader(body).at(where.file, bodyBase);
-  const postHeader = ctx.postHeaderLengths[typeCode] ?? (layout.v2 ? 10 : 8);
+  // 0 or missing: a FORMAT_DESCRIPTION from before this event type existed; use its standard size.
+  const postHeader = ctx.postHeaderLengths[typeCode] || (layout.v2 ? 10 : 8);
   const tableId = BigInt(postHeader === 6 ? r.u32("table id") : r.u48("table id"));
   const flags = r.u16("rows event flags");
   let extra: RowsEvent["extra"];

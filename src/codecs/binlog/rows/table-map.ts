@@ -166,7 +166,7 @@ export function decodeTableMapEvent(
 ): TableMapEvent {
   // The body starts after the 19-byte header: absolute offsets in errors are offset + 19 + pos.
   const r = new ByteReader(body).at(where.file, where.offset + ctx.commonHeaderLength);
-  const postHeader = ctx.postHeaderLengths[EventType.TABLE_MAP] ?? 8;
+  const postHeader = ctx.postHeaderLengths[EventType.TABLE_MAP] || 8;
   const tableId = BigInt(postHeader === 6 ? r.u32("table id") : r.u48("table id"));
   const flags = r.u16("table map flags");
   if (postHeader > 8) r.skip(postHeader - 8, "table map post-header");

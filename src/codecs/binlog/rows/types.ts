@@ -133,11 +133,7 @@ export interface TableMapEvent {
 export const RowsEventKind = { WRITE: "write", UPDATE: "update", DELETE: "delete" } as const;
 export type RowsEventKindName = (typeof RowsEventKind)[keyof typeof RowsEventKind];
 
-export interface RowImage {
-  /** One cell per table column; ABSENT for columns not in this image. */
-  values: CellValue[];
-}
-
+/** One row of a rows event: one cell per table column in each image, ABSENT for columns not in it. */
 export interface RowChange {
   before?: CellValue[];
   after?: CellValue[];

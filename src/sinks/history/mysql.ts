@@ -4,14 +4,13 @@ import { parseMysqlUrl, redactUrl } from "../../core/url.ts";
 import type { ChangeChunk } from "../types.ts";
 import {
   binlogRecordOf,
-  columnRecordsOf,
+  chunkParams,
   groupEntries,
   type HistoryCounts,
   type HistoryEntry,
   type HistoryQuery,
   type HistoryStore,
   historySql,
-  rowRecordOf,
 } from "./records.ts";
 
 const SCHEMA = [
@@ -107,14 +106,7 @@ export class MysqlHistoryStore implements HistoryStore {
       );
       const [found] = await conn.query("SELECT id FROM binlog WHERE file = ? AND pos = ?", [b.file, b.pos]);
       const id = (found as Array<{ id: number }>)[0]!.id;
-      const rows: unknown[][] = [];
-      const columns: unknown[][] = [];
-      for (const e of chunk.changes) {
-        const r = rowRecordOf(e);
-        rows.push([id, r.eventPos, r.rowIndex, r.schema, r.table, r.kind, r.pk]);
-        for (const c of columnRecordsOf(e))
-          columns.push([id, c.eventPos, c.rowIndex, c.name, c.ord, c.before, c.after]);
-      }
+      const { rows, columns } = chunkParams(id, chunk.changes);
       if (rows.length > 0)
         await conn.query(
           "INSERT IGNORE INTO `row` (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES ?",

@@ -21,65 +21,48 @@ export interface BinlogRecord {
   timestamp: number;
 }
 
-export interface RowRecord {
-  eventPos: number;
-  rowIndex: number;
-  schema: string;
-  table: string;
-  kind: string;
-  pk: string | null;
-}
-
-export interface ColumnRecord {
-  eventPos: number;
-  rowIndex: number;
-  name: string;
-  /** Position of the column in the image, for showing columns in table order. */
-  ord: number;
-  before: string | null;
-  after: string | null;
-}
-
 export function binlogRecordOf(chunk: ChangeChunk): BinlogRecord {
   const t = chunk.transaction;
   return { gtid: t.gtid, file: t.file, pos: t.offset, serverId: t.serverId, timestamp: t.timestamp };
 }
 
-export function rowRecordOf(e: ChangeEnvelope): RowRecord {
-  return {
-    eventPos: e.source.offset,
-    rowIndex: e.source.row,
-    schema: e.schema,
-    table: e.table,
-    kind: e.kind,
-    pk: pkText(e.pk),
-  };
-}
-
-/** The column records of one change: inserts all of after, deletes all of before, updates the changed. */
-export function columnRecordsOf(e: ChangeEnvelope): ColumnRecord[] {
-  const out: ColumnRecord[] = [];
-  const at = { eventPos: e.source.offset, rowIndex: e.source.row };
+/** Calls `fn` for each column record of a change, without building objects (the loaders' hot path). */
+export function forEachColumn(
+  e: ChangeEnvelope,
+  fn: (name: string, ord: number, before: string | null, after: string | null) => void,
+): void {
+  let ord = 0;
   if (e.kind === "insert") {
-    for (const [name, v] of Object.entries(e.after ?? {}))
-      out.push({ ...at, name, ord: out.length, before: null, after: JSON.stringify(v) });
+    const img = e.after ?? {};
+    for (const name in img) fn(name, ord++, null, JSON.stringify(img[name]));
   } else if (e.kind === "delete") {
-    for (const [name, v] of Object.entries(e.before ?? {}))
-      out.push({ ...at, name, ord: out.length, before: JSON.stringify(v), after: null });
+    const img = e.before ?? {};
+    for (const name in img) fn(name, ord++, JSON.stringify(img[name]), null);
   } else {
     for (const name of e.changed ?? []) {
       const b = e.before?.[name];
       const a = e.after?.[name];
-      out.push({
-        ...at,
-        name,
-        ord: out.length,
-        before: b === undefined ? null : JSON.stringify(b),
-        after: a === undefined ? null : JSON.stringify(a),
-      });
+      fn(name, ord++, b === undefined ? null : JSON.stringify(b), a === undefined ? null : JSON.stringify(a));
     }
   }
-  return out;
+}
+
+/** Row and column parameters of a chunk, flat, in the loaders' column order. */
+export function chunkParams(
+  binlogId: number,
+  changes: readonly ChangeEnvelope[],
+): { rows: unknown[][]; columns: unknown[][] } {
+  const rows: unknown[][] = [];
+  const columns: unknown[][] = [];
+  for (const e of changes) {
+    const pos = e.source.offset;
+    const idx = e.source.row;
+    rows.push([binlogId, pos, idx, e.schema, e.table, e.kind, pkText(e.pk)]);
+    forEachColumn(e, (name, ord, before, after) =>
+      columns.push([binlogId, pos, idx, name, ord, before, after]),
+    );
+  }
+  return { rows, columns };
 }
 
 /** One entry of a row's or a table's timeline, as the store returns it. */

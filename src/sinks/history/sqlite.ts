@@ -3,15 +3,17 @@ import { SluiceError } from "../../core/errors.ts";
 import type { ChangeChunk } from "../types.ts";
 import {
   binlogRecordOf,
-  columnRecordsOf,
+  chunkParams,
   groupEntries,
   type HistoryCounts,
   type HistoryEntry,
   type HistoryQuery,
   type HistoryStore,
   historySql,
-  rowRecordOf,
 } from "./records.ts";
+
+/** Rows per multi-row INSERT (7 parameters each, far below SQLite's 32766). */
+const BATCH = 200;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS binlog (
@@ -53,8 +55,7 @@ export class SqliteHistoryStore implements HistoryStore {
   readonly db: Database.Database;
   private readonly insertBinlog: Database.Statement;
   private readonly selectBinlog: Database.Statement;
-  private readonly insertRow: Database.Statement;
-  private readonly insertColumn: Database.Statement;
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly writeTx: (chunk: ChangeChunk) => void;
 
   constructor(path: string) {
@@ -79,25 +80,38 @@ export class SqliteHistoryStore implements HistoryStore {
       "INSERT OR IGNORE INTO binlog (gtid, file, pos, server_id, timestamp) VALUES (?, ?, ?, ?, ?)",
     );
     this.selectBinlog = this.db.prepare("SELECT id FROM binlog WHERE file = ? AND pos = ?").pluck();
-    this.insertRow = this.db.prepare(
-      `INSERT OR IGNORE INTO "row" (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.insertColumn = this.db.prepare(
-      `INSERT OR IGNORE INTO "column" (binlog_id, event_pos, row_index, name, ord, before_value, after_value) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
     this.writeTx = this.db.transaction((chunk: ChangeChunk) => {
       const b = binlogRecordOf(chunk);
       this.insertBinlog.run(b.gtid, b.file, b.pos, b.serverId, b.timestamp);
       const id = this.selectBinlog.get(b.file, b.pos) as number;
-      for (const e of chunk.changes) {
-        const r = rowRecordOf(e);
-        // A row already there came with all its columns (same transaction): skip them too.
-        if (this.insertRow.run(id, r.eventPos, r.rowIndex, r.schema, r.table, r.kind, r.pk).changes === 0)
-          continue;
-        for (const c of columnRecordsOf(e))
-          this.insertColumn.run(id, c.eventPos, c.rowIndex, c.name, c.ord, c.before, c.after);
-      }
+      const { rows, columns } = chunkParams(id, chunk.changes);
+      // Every key is a position: what a replay brings again is ignored, row by row and column by column.
+      this.insertMany(
+        `INSERT OR IGNORE INTO "row" (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES `,
+        7,
+        rows,
+      );
+      this.insertMany(
+        `INSERT OR IGNORE INTO "column" (binlog_id, event_pos, row_index, name, ord, before_value, after_value) VALUES `,
+        7,
+        columns,
+      );
     });
+  }
+
+  /** Multi-row INSERTs of up to BATCH rows each (one statement per batch size, prepared once). */
+  private insertMany(head: string, width: number, records: unknown[][]): void {
+    for (let i = 0; i < records.length; i += BATCH) {
+      const part = records.slice(i, i + BATCH);
+      const key = `${head}${part.length}`;
+      let stmt = this.statements.get(key);
+      if (!stmt) {
+        const one = `(${new Array(width).fill("?").join(", ")})`;
+        stmt = this.db.prepare(head + new Array(part.length).fill(one).join(", "));
+        this.statements.set(key, stmt);
+      }
+      stmt.run(part.flat());
+    }
   }
 
   async writeChunk(chunk: ChangeChunk): Promise<void> {

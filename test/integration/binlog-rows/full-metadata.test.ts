@@ -97,7 +97,7 @@ for (const image of ["MINIMAL", "NOBLOB"] as const) {
     try {
       for (let id = 1; id <= ROWS; id++) await conn.query(insertSql(table, id, id - 1));
       inserted = await snapshot(conn, table);
-      await conn.query(`UPDATE ${table} SET vc = CONCAT('changed-', id), lb = X'0102'`);
+      await conn.query(`UPDATE ${table} SET vc = CONCAT('changed-', id), lb = X'0102', zi = NULL`);
       updated = await snapshot(conn, table);
       await conn.query(`DELETE FROM ${table}`);
     } finally {
@@ -130,6 +130,9 @@ for (const image of ["MINIMAL", "NOBLOB"] as const) {
             assert.deepEqual(b, ["id"]);
             assert.ok(a.includes("vc") && a.includes("lb"), `after image has the changed columns: ${a}`);
             assert.ok(!a.includes("tx") && !a.includes("i"), `after image lacks unchanged columns: ${a}`);
+            // set to NULL: present with null, not absent
+            assert.equal(row.after!.zi, null);
+            assert.ok("zi" in row.after!);
           } else {
             assert.deepEqual(b, nonLob);
             assert.deepEqual(

@@ -154,6 +154,9 @@ function looksLikeResponseStart(chunk: Buffer): boolean {
   return length > 0;
 }
 
+const MAX_PENDING_COMMANDS = 1024;
+const MAX_STATEMENTS = 65536;
+
 const USE_RE = /^\s*(?:\/\*.*?\*\/\s*)*use\s+`?([^`\s;]+)`?\s*;?\s*$/is;
 
 export class MysqlSession {
@@ -507,6 +510,9 @@ export class MysqlSession {
       if (m?.[1]) p.database = m[1];
     }
     this.pending.push(p);
+    // A client does not pipeline thousands of commands: this is a stream read out of step.
+    if (this.pending.length > MAX_PENDING_COMMANDS)
+      this.desync(this.ts, "overflow", 0, `${this.pending.length} commands without a response`);
   }
 
   private clip(s: string): string {
@@ -689,6 +695,8 @@ export class MysqlSession {
     p.paramCount = ok.params;
     p.columns = ok.columns;
     p.warnings = ok.warnings;
+    // The server caps prepared statements per connection (max_prepared_stmt_count); so does Sluice.
+    if (this.statements.size >= MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!);
     this.statements.set(ok.statementId, {
       paramCount: ok.params,
       paramTypes: undefined,

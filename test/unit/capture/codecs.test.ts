@@ -332,3 +332,19 @@ test("tcpdump statistics: the SIGUSR1 line and the exit summary", () => {
     { captured: 14, receivedByFilter: 28, droppedByKernel: 0, droppedByInterface: 5 },
   );
 });
+
+test("compressed protocol with zstd (MySQL's CLIENT_ZSTD_COMPRESSION_ALGORITHM)", () => {
+  // `zstd -19` of one COM_QUERY packet ("\x03SELECT 1 + 1;"), made with the zstd CLI.
+  const frame = Buffer.from("28b52ffd24129100000e0000000353454c4543542031202b20313b50eb9950", "hex");
+  const plain = Buffer.from("0e0000000353454c4543542031202b20313b", "hex");
+  const head = Buffer.alloc(7);
+  head.writeUIntLE(frame.length, 0, 3);
+  head.writeUIntLE(plain.length, 4, 3);
+  const out: Buffer[] = [];
+  new CompressedFrameParser((d) => out.push(Buffer.from(d)), "zstd").push(Buffer.concat([head, frame]));
+  assert.deepEqual(Buffer.concat(out), plain);
+  assert.throws(
+    () => new CompressedFrameParser(() => {}, "zlib").push(Buffer.concat([head, frame])),
+    (e: unknown) => isSluiceError(e) && e.code === "MYSQL_BAD_COMPRESSED",
+  );
+});

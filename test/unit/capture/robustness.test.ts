@@ -280,3 +280,13 @@ test("fuzzed TCP payloads: nothing throws, buffers stay bounded, every session c
     { numRuns: 300 },
   );
 });
+
+test("commands that never get a response do not pile up: the session resynchronises", () => {
+  const ping = encodePacket(Buffer.from([0x0e]), 0);
+  const turns: [Buffer, Buffer][] = Array.from({ length: 2000 }, () => [ping, Buffer.alloc(0)]);
+  const events: SessionEvent[] = [];
+  const decoder = new CaptureDecoder((e) => events.push(e));
+  for (const f of framesOf(conversation(turns))) decoder.frame(f);
+  decoder.finish();
+  assert.ok(events.some((e) => e.type === "resync" && e.reason === "overflow"));
+});

@@ -1,5 +1,5 @@
 import { crc32 } from "node:zlib";
-import { SluiceError } from "../../core/errors.ts";
+import { messageOf, SluiceError } from "../../core/errors.ts";
 import { decodeFormatDescription } from "./events/format-description.ts";
 import { decodeTransactionContext, decodeViewChange } from "./events/group-replication.ts";
 import { decodeHeartbeat, decodeHeartbeatV2 } from "./events/heartbeat.ts";
@@ -299,23 +299,40 @@ export class BinlogEventDecoder {
     return out;
   }
 
+  /**
+   * The error for an event that could not be decoded, always naming the file and the event's offset:
+   * reads past the frame and impossible values become BINLOG_BAD_EVENT (the event is damaged); other
+   * codes (decompression, unknown table, schema mismatch...) keep theirs; anything that is not a
+   * SluiceError is a decoder bug, reported as BINLOG_INTERNAL with the same context.
+   */
   private damaged(e: unknown, typeName: string, where: EventSource, payloadOffset?: number): SluiceError {
     if (e instanceof SluiceError && (e.code === "BINLOG_BAD_EVENT" || e.code === "BINLOG_CHECKSUM")) return e;
-    const cause = e instanceof SluiceError ? e : undefined;
-    if (!cause) throw e;
-    return new SluiceError("BINLOG_BAD_EVENT", `${typeName} event is damaged: ${cause.message}`, {
-      context: {
-        file: where.file,
-        offset: where.offset,
-        type: typeName,
-        ...(payloadOffset === undefined ? {} : { payloadOffset }),
-        ...(typeof cause.context.offset === "number" && payloadOffset === undefined
-          ? { fieldOffset: cause.context.offset }
-          : {}),
-        reason: cause.code,
-      },
-      hint: cause.hint ?? "the file is damaged at this event; everything before it was read",
-      cause,
+    const at = {
+      file: where.file,
+      offset: where.offset,
+      type: typeName,
+      ...(payloadOffset === undefined ? {} : { payloadOffset }),
+    };
+    if (!(e instanceof SluiceError))
+      return new SluiceError("BINLOG_INTERNAL", `decoding the ${typeName} event failed: ${messageOf(e)}`, {
+        context: at,
+        hint: "this is a bug in Sluice's decoder: please report it with the event (e.g. `sluice binlog read --start-position`)",
+        cause: e,
+      });
+    const fieldOffset =
+      typeof e.context.offset === "number" && payloadOffset === undefined && e.context.offset !== where.offset
+        ? { fieldOffset: e.context.offset }
+        : {};
+    if (e.code === "BINLOG_TRUNCATED" || e.code === "BINLOG_BAD_VALUE")
+      return new SluiceError("BINLOG_BAD_EVENT", `${typeName} event is damaged: ${e.message}`, {
+        context: { ...at, ...fieldOffset, reason: e.code },
+        hint: e.hint ?? "the file is damaged at this event; everything before it was read",
+        cause: e,
+      });
+    return new SluiceError(e.code, e.message, {
+      context: { ...e.context, ...at, ...fieldOffset },
+      ...(e.hint === undefined ? {} : { hint: e.hint }),
+      cause: e,
     });
   }
 

@@ -13,6 +13,11 @@ function onlySluiceErrors(error: unknown): void {
   if (error !== undefined && !(error instanceof SluiceError)) {
     throw new Error(`not a SluiceError: ${error instanceof Error ? error.stack : String(error)}`);
   }
+  // BINLOG_INTERNAL is how the decoder reports its own bugs: never acceptable here.
+  if (error instanceof SluiceError && error.code === "BINLOG_INTERNAL") {
+    const cause = error.cause instanceof Error ? error.cause.stack : String(error.cause);
+    throw new Error(`decoder bug: ${error.message}\n${cause}`);
+  }
 }
 
 const MAGIC = Buffer.from([0xfe, 0x62, 0x69, 0x6e]);

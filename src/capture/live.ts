@@ -154,8 +154,9 @@ export class LiveCapture {
     if (this.stopping) return this.done;
     this.stopping = true;
     // Without immediate mode the kernel hands packets over in blocks at most 1 s old; a SIGINT
-    // before then would lose the last, partly filled block.
-    if (!this.immediate) await new Promise((r) => setTimeout(r, 1100));
+    // before then would lose the last, partly filled block. In immediate mode tcpdump still needs a
+    // moment to read what the kernel queued last.
+    await new Promise((r) => setTimeout(r, this.immediate ? 250 : 1100));
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGINT");
     await this.done;
   }

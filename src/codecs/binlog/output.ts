@@ -90,8 +90,15 @@ function detail(ev: BinlogEvent): string {
       return `thread ${ev.threadId} exec_time ${ev.execTime}${ev.errorCode ? ` error ${ev.errorCode}` : ""}${ev.database ? ` db ${ev.database}` : ""}\n${ev.query}`;
     case "xid":
       return `xid ${ev.xid}\nCOMMIT`;
-    case "mariadb_gtid":
-      return `${ev.gtid ?? ""}${ev.commitId !== undefined ? ` cid=${ev.commitId}` : ""}${ev.standalone ? " standalone" : ""}${ev.flags & 32 ? " ddl" : ""}${ev.xa ? ` xa ${ev.xa.gtrid}` : ""}`;
+    case "mariadb_gtid": {
+      const words = [`GTID ${ev.gtid ?? ""}`];
+      if (ev.commitId !== undefined) words.push(`cid=${ev.commitId}`);
+      if (ev.flags & 4) words.push("trans");
+      if (ev.flags & 32) words.push("ddl");
+      if (ev.standalone) words.push("standalone");
+      if (ev.xa) words.push(`xa '${ev.xa.gtrid}','${ev.xa.bqual}',${ev.xa.formatId}`);
+      return ev.standalone ? words.join(" ") : `${words.join(" ")}\nSTART TRANSACTION`;
+    }
     case "gtid":
     case "anonymous_gtid":
     case "gtid_tagged_log":

@@ -18,6 +18,8 @@ export function* toCdcInputs(ev: BinlogEvent): Generator<CdcInput> {
   };
   switch (ev.type) {
     case "mariadb_gtid":
+      yield { type: "begin", gtid: ev.gtid ?? null, standalone: ev.standalone, ...meta };
+      return;
     case "gtid":
     case "gtid_tagged_log":
     case "anonymous_gtid":

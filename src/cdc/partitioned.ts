@@ -149,10 +149,14 @@ export async function runPartitioned(o: PartitionedOptions): Promise<Partitioned
       const startWorker = () => {
         workers++;
         // Workers pull ranges over IPC (`--range-worker 0`): one process serves many ranges.
-        const child = spawn(process.execPath, [...process.execArgv, bin, ...o.workerArgs, "--range-worker", "0"], {
-          stdio: ["ignore", "inherit", "inherit", "ipc"],
-          env: process.env,
-        });
+        const child = spawn(
+          process.execPath,
+          [...process.execArgv, bin, ...o.workerArgs, "--range-worker", "0"],
+          {
+            stdio: ["ignore", "inherit", "inherit", "ipc"],
+            env: process.env,
+          },
+        );
         let current: number | undefined;
         child.on("message", () => {
           if (current !== undefined) running.delete(current);

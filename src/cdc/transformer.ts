@@ -28,11 +28,19 @@ export interface EventMeta {
 /** The events the transformer needs, normalized from the decoder's union by `fromDecodedEvent`. */
 export type CdcInput =
   /** A GTID event (MariaDB or MySQL) or, without GTIDs, the QUERY `BEGIN`. */
-  | (EventMeta & { type: "begin"; gtid: string | null })
+  | (EventMeta & {
+      type: "begin";
+      gtid: string | null;
+      /** MariaDB's GTID flag: a stand-alone event group (DDL) that has no BEGIN and no XID. */
+      standalone?: boolean;
+    })
   | (EventMeta & { type: "rows"; event: RowsEvent })
   /** XID, or the QUERY `COMMIT` of a non-transactional engine. */
   | (EventMeta & { type: "commit" })
-  /** Any other QUERY (DDL, or statements in statement format): ends a GTID group that has no BEGIN. */
+  /**
+   * Any other QUERY: DDL ends a GTID group that has no BEGIN; inside a BEGIN..COMMIT group it is a
+   * statement of the transaction (statement or mixed format) and changes nothing here.
+   */
   | (EventMeta & { type: "ddl"; database: string; query: string })
   | (EventMeta & { type: "rotate"; nextFile: string; nextPosition: number })
   /** The server's heartbeat: nothing new up to now. */
@@ -82,6 +90,8 @@ export interface TransformerOptions {
 interface OpenTransaction {
   summary: TransactionSummary;
   buffer: ChangeEnvelope[];
+  /** Opened by BEGIN (or a MariaDB GTID that is not stand-alone): only XID/COMMIT ends it. */
+  explicit: boolean;
 }
 
 interface TableShape {
@@ -128,12 +138,13 @@ export class ChangeTransformer {
     this.stats.events++;
     switch (ev.type) {
       case "begin":
-        return this.begin(ev, ev.gtid);
+        return this.begin(ev, ev.gtid, ev.standalone);
       case "rows":
         return this.rows(ev);
       case "commit":
         return this.commit(ev);
       case "ddl": {
+        if (this.tx?.explicit) return [];
         const gtid = this.tx?.summary.gtid ?? null;
         const out = this.tx ? this.commit(ev) : [];
         out.push({
@@ -171,9 +182,12 @@ export class ChangeTransformer {
     return { file: ev.position.file, offset: ev.position.next, gtid, timestamp: ev.timestamp };
   }
 
-  private begin(ev: EventMeta, gtid: string | null): CdcOutput[] {
+  private begin(ev: EventMeta, gtid: string | null, standalone: boolean | undefined): CdcOutput[] {
     // A GTID event followed by a QUERY BEGIN (MySQL) is one transaction, not two.
-    if (this.tx && gtid === null && this.tx.summary.rowsSeen === 0) return [];
+    if (this.tx && gtid === null && this.tx.summary.rowsSeen === 0) {
+      this.tx.explicit = true;
+      return [];
+    }
     if (this.tx) {
       throw new SluiceError("CDC_SEQUENCE", "a transaction began before the previous one ended", {
         context: { file: ev.position.file, offset: ev.position.offset, open: this.tx.summary.id },
@@ -195,6 +209,7 @@ export class ChangeTransformer {
         chunks: 0,
       },
       buffer: [],
+      explicit: gtid === null || standalone === false,
     };
     return [];
   }

@@ -60,8 +60,8 @@ export class Stream {
     return { position, timestamp: this.timestamp, serverId: this.serverId };
   }
 
-  begin(gtid: string | null = `0-1-${++this.seq}`): CdcInput {
-    return { type: "begin", gtid, ...this.meta(40) };
+  begin(gtid: string | null = `0-1-${++this.seq}`, standalone?: boolean): CdcInput {
+    return { type: "begin", gtid, ...(standalone !== undefined ? { standalone } : {}), ...this.meta(40) };
   }
 
   rows(kind: RowsEvent["kind"], table: TableMapEvent, rows: RowChange[]): CdcInput {

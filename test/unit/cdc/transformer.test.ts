@@ -306,3 +306,25 @@ test("rows outside a transaction and a begin inside one are errors with a positi
   assert.throws(() => t.push(s.begin("0-1-99")), { code: "CDC_SEQUENCE" });
   assert.throws(() => new ChangeTransformer({ chunkRows: 0 }), { code: "CDC_OPTION" });
 });
+
+test("a statement inside BEGIN..COMMIT (mixed format) does not end the transaction; a stand-alone DDL group does", () => {
+  const s = new Stream();
+  const t = new ChangeTransformer();
+  const out = [
+    s.begin("0-1-20", false),
+    s.ddl("INSERT INTO shop.log VALUES (1)"),
+    s.rows("write", users, [ins(1, "a", "o", "1")]),
+    s.commit(),
+    s.begin(null),
+    s.ddl("UPDATE shop.log SET x = 1"),
+    s.rows("write", users, [ins(2, "b", "o", "1")]),
+    s.commit(),
+    s.begin("0-1-22", true),
+    s.ddl("CREATE TABLE shop.t2 (id INT)"),
+  ].flatMap((e) => t.push(e));
+  assert.deepEqual(
+    out.map((o) => o.type),
+    ["chunk", "commit", "chunk", "commit", "commit", "ddl"],
+  );
+  assert.equal(t.inTransaction, false);
+});

@@ -96,7 +96,20 @@ export class PolicyProducer implements Producer {
   private async appendBlocking(records: readonly StreamRecord[]): Promise<AppendResult> {
     let bytes = 0;
     for (const r of records) bytes += r.value.byteLength;
-    await this.waitForRoom(records.length, bytes);
+    // FIFO admission: only the front waiter is woken; if it still does not fit it stays in front.
+    // The check and the push below run in one synchronous stretch, so two appenders never both
+    // take the same room. A batch bigger than the whole capacity goes alone, when nothing is held.
+    if (this.roomWaiters.length > 0 || !(this.fits(records.length, bytes) || this.heldRecords === 0)) {
+      let front = false;
+      for (;;) {
+        await new Promise<void>((resolve) =>
+          front ? this.roomWaiters.unshift(resolve) : this.roomWaiters.push(resolve),
+        );
+        front = true;
+        if (this.failure) throw this.failure;
+        if (this.fits(records.length, bytes) || this.heldRecords === 0) break;
+      }
+    }
     if (this.failure) throw this.failure;
     const done = new Promise<void>((resolve, reject) => {
       const ticket: Ticket = { remaining: records.length, resolve, reject };
@@ -107,21 +120,6 @@ export class PolicyProducer implements Producer {
     this.schedulePump();
     await done;
     return { accepted: records.length, dropped: 0 };
-  }
-
-  /** FIFO admission: only the front waiter is woken; if it still does not fit it stays in front. */
-  private async waitForRoom(n: number, bytes: number): Promise<void> {
-    if (this.roomWaiters.length === 0 && (this.fits(n, bytes) || this.heldRecords === 0)) return;
-    let front = false;
-    for (;;) {
-      await new Promise<void>((resolve) =>
-        front ? this.roomWaiters.unshift(resolve) : this.roomWaiters.push(resolve),
-      );
-      front = true;
-      if (this.failure) return;
-      // A batch bigger than the whole capacity goes alone, when nothing else is held.
-      if (this.fits(n, bytes) || this.heldRecords === 0) return;
-    }
   }
 
   private fits(n: number, bytes: number): boolean {

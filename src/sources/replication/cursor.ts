@@ -11,12 +11,16 @@ import { compareBinlogPositions } from "./positions.ts";
  * Delivery guarantee (what `admit` implements): every event is handed to the consumer at most once,
  * in binlog order, and -- as long as the server still has the binlog -- exactly once, across
  * reconnects. After a reconnect the server is asked to resume at the last COMPLETE transaction (by
- * GTID on MariaDB when the GTID state is known, else by file:offset), so it sends the transaction that
- * was in flight again from its first event; the events of it that the consumer already has are
+ * file:offset when the server's BINLOG_GTID_POS confirms that position holds the stream's GTID state,
+ * else by GTID on MariaDB and by executed GTID set on MySQL when known, else by file:offset), so it
+ * sends the transaction that was in flight again from its first event; the events of it that the consumer already has are
  * recognised by their file and offset and dropped, so the consumer sees the rest of that transaction
  * once. Events the server makes up for the occasion (the artificial ROTATE, FORMAT_DESCRIPTION and
  * GTID_LIST that open a dump) are not delivered again after a reconnect; heartbeats are always
  * delivered (they are not binlog events and say "nothing newer", which is what lag reporting needs).
+ * A resume by GTID (another server, a purged file) starts at the next transaction: events between
+ * transactions that were not delivered yet (a ROTATE or STOP closing a file, a checkpoint) are then
+ * skipped by the server; transactions are never skipped or repeated.
  */
 
 export type ResolvedStop =

@@ -230,6 +230,7 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
           if (!conn) {
             conn = await this.connect();
             await this.readChecksum(conn);
+            point = await this.exactResumePoint(conn, cursor, point);
           }
           await this.startDump(conn, point, plan.nonBlocking);
           this.emit("connected", {
@@ -399,6 +400,30 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
         },
       );
     return MariadbGtidPosition.parse(text);
+  }
+
+  /**
+   * A GTID resume skips what lies between transactions (a ROTATE or STOP at the end of a file, a
+   * checkpoint): the server starts at the next transaction. When the server's BINLOG_GTID_POS says the
+   * file:offset after the last complete transaction has exactly the stream's GTID state, it is the same
+   * binlog history, and resuming there is exact for every event; otherwise (another server, a purged
+   * file) the GTID state is the way back.
+   */
+  private async exactResumePoint(
+    conn: MysqlConnection,
+    cursor: StreamCursor,
+    point: ResumePoint,
+  ): Promise<ResumePoint> {
+    if (point.kind !== "mariadb-gtid") return point;
+    const at = cursor.completePosition;
+    if (!at.file) return point;
+    try {
+      const state = await this.gtidPosAt(conn, at.file, at.offset);
+      if (state.toString() === point.position.toString()) return { kind: "file", ...at };
+    } catch (e) {
+      if (!(e instanceof SluiceError) || e.code !== "BINLOG_POSITION_UNAVAILABLE") throw e;
+    }
+    return point;
   }
 
   private async plan(conn: MysqlConnection): Promise<StreamPlan> {

@@ -78,10 +78,16 @@ export function gtidsOf(events: BinlogEvent[]): string[] {
 export async function relay(
   port: number,
   opts: { corruptAt?: number } = {},
-): Promise<{ url: (u: string) => string; cut: () => void; close: () => void }> {
+): Promise<{
+  url: (u: string) => string;
+  cut: () => void;
+  close: () => void;
+  retarget: (port: number) => void;
+}> {
   const sockets = new Set<Socket>();
+  let target = port;
   const server = createServer((client) => {
-    const upstream = tcpConnect(port, "127.0.0.1");
+    const upstream = tcpConnect(target, "127.0.0.1");
     sockets.add(client).add(upstream);
     client.pipe(upstream);
     let seen = 0;
@@ -116,6 +122,10 @@ export async function relay(
   return {
     url: (u: string) => u.replace(/:(\d+)(?=\/|$|\?)/, `:${relayPort}`),
     cut,
+    /** Sends new connections to another port (a server restarted elsewhere). */
+    retarget: (p: number) => {
+      target = p;
+    },
     close: () => {
       cut();
       server.close();

@@ -34,9 +34,13 @@ after(async () => {
  * Streams earliest..head, calling `breakIt` once while the consumer is in the middle of the third
  * transaction; returns what the consumer saw and whether the break landed inside a transaction.
  */
-async function streamWithBreak(url: string, breakIt: (connectionId: number) => Promise<void> | void) {
+async function streamWithBreak(
+  url: string,
+  breakIt: (connectionId: number) => Promise<void> | void,
+  start = "earliest",
+) {
   const stream = openBinlogStream(url, {
-    start: "earliest",
+    start,
     // A stop GTID (not `head`) keeps the dump blocking, so the server's dump thread is alive to be killed.
     stop: `0-${sb.serverId}-${TRANSACTIONS + 2}`,
     heartbeatSeconds: 0,
@@ -44,6 +48,8 @@ async function streamWithBreak(url: string, breakIt: (connectionId: number) => P
     highWaterMarkBytes: 16 * 1024,
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
   });
+  const resumedFrom: string[] = [];
+  stream.on("connected", (c) => resumedFrom.push(c.resume));
   let lastBeforeBreak: BinlogEvent | undefined;
   let brokenMidTransaction: boolean | undefined;
   stream.on("reconnecting", () => {
@@ -67,7 +73,7 @@ async function streamWithBreak(url: string, breakIt: (connectionId: number) => P
     }
   }
   assert.ok(broken);
-  return { seen, brokenMidTransaction, reconnects: stream.status.reconnects };
+  return { seen, brokenMidTransaction, reconnects: stream.status.reconnects, resumedFrom };
 }
 
 async function checkExactlyOnce(seen: BinlogEvent[]) {
@@ -104,12 +110,44 @@ test("KILL of the dump connection mid-transaction: reconnect, every event exactl
 test("a dropped TCP connection (through a relay used as fault injector) mid-transaction: same guarantee", async () => {
   const r = await relay(sb.port);
   try {
-    const { seen, brokenMidTransaction, reconnects } = await streamWithBreak(r.url(sb.replicationUrl), () =>
-      r.cut(),
+    const { seen, brokenMidTransaction, reconnects, resumedFrom } = await streamWithBreak(
+      r.url(sb.replicationUrl),
+      () => r.cut(),
     );
     assert.ok(reconnects >= 1);
+    // The same server: its BINLOG_GTID_POS confirms the file:offset after the last complete transaction.
+    assert.match(resumedFrom[1] ?? "", /^mariadb-bin\.000001:\d+$/);
     assert.equal(brokenMidTransaction, true, "the connection was lost inside a transaction");
     await checkExactlyOnce(seen);
+  } finally {
+    r.close();
+  }
+});
+
+test("resuming by GTID state (a start position naming a domain this server lacks): same guarantee", async () => {
+  // With domain 9 in the state, the server's BINLOG_GTID_POS never matches it, so the stream cannot
+  // prove a file:offset equivalent and resumes by GTID (@slave_connect_state).
+  const r = await relay(sb.port);
+  try {
+    const start = `0-${sb.serverId}-2,9-9-9`;
+    const { seen, brokenMidTransaction, reconnects, resumedFrom } = await streamWithBreak(
+      r.url(sb.replicationUrl),
+      () => r.cut(),
+      start,
+    );
+    assert.ok(reconnects >= 1);
+    assert.match(resumedFrom[1] ?? "", /^0-\d+-\d+,9-9-9$/);
+    assert.equal(brokenMidTransaction, true);
+    const expected = await showBinlogEvents(sb);
+    const firstTrx = seen.findIndex((e) => e.type === "mariadb_gtid");
+    const got = seen.slice(firstTrx).map(listed);
+    const from = expected.findIndex((e) => e.at === got[0]!.at);
+    assert.deepEqual(got, expected.slice(from, from + got.length));
+    assert.equal(new Set(got.map((e) => e.at)).size, got.length);
+    assert.deepEqual(
+      gtidsOf(seen),
+      Array.from({ length: TRANSACTIONS }, (_, i) => `0-${sb.serverId}-${i + 3}`),
+    );
   } finally {
     r.close();
   }

@@ -124,6 +124,14 @@ function humanStats(line: Record<string, number | string>): string {
     .join(" ");
 }
 
+/** `sluice capture ... | head`: the reader is gone, nothing more to say (tcpdump gets SIGPIPE in turn). */
+function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(ExitCode.ok);
+    throw e;
+  });
+}
+
 /** Reads a capture file through the decoder; `between` runs after each chunk (backpressure). */
 async function decodeFile(
   file: string,
@@ -154,6 +162,7 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
       hint: "sluice capture --pcap traffic.pcap --print, or sluice capture --interface lo",
     });
   const print = o.print || (!o.json && !o.to);
+  exitQuietlyOnClosedStdout();
   const publisher = o.to ? await EventPublisher.open(o.to, o.stream, o.pcap ? "block" : "drop") : undefined;
   if (publisher) logger.info({ url: publisher.url }, "publishing session events");
   const out = (e: SessionEvent) => {
@@ -251,6 +260,7 @@ interface DigestOptions {
 
 async function runDigest(o: DigestOptions, cmd: Command): Promise<number> {
   await cliContext(cmd);
+  exitQuietlyOnClosedStdout();
   const digest = new QueryDigest();
   const decoder = new CaptureDecoder((e) => digest.add(e), { serverPorts: serverPorts(o) });
   await decodeFile(o.pcap, decoder);

@@ -2,10 +2,8 @@
 // binlog_row_metadata=FULL, decoded from its binlog and compared with the server's own SELECT text
 // (time_zone '+00:00'), for row images FULL, MINIMAL and NOBLOB.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type mysql from "mysql2/promise";
+import { test } from "node:test";
 import { ColumnType, rowsEventToJson } from "../../../src/codecs/binlog/rows/index.ts";
-import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { SchemaResolver } from "../../../src/sources/schema/index.ts";
 import {
   assertImageMatches,
@@ -15,40 +13,27 @@ import {
   decodeDir,
   insertSql,
   ROWS,
-  rawConnection,
   snapshot,
   updateSql,
+  useSandbox,
 } from "./harness.ts";
 
-let sandbox: MariadbSandbox;
-let conn: mysql.Connection;
-
-before(async () => {
-  sandbox = await startMariadb({ binlogRowMetadata: "FULL", binlogRowImage: "FULL" });
-  conn = await rawConnection(sandbox.url);
-  await conn.query("CREATE DATABASE r");
-  await conn.query("USE r");
-});
-
-after(async () => {
-  await conn?.end();
-  await sandbox?.stop();
-});
+const env = useSandbox({ binlogRowMetadata: "FULL", binlogRowImage: "FULL" });
 
 const LOB = new Set(["tt", "tx", "mt", "lt", "tb", "bl", "mb", "lb", "j"]); // GEOMETRY is not a BLOB for NOBLOB
 
 test("FULL metadata, FULL image: inserts, updates and deletes of every type decode to what SELECT returns", async () => {
-  await conn.query(createTableSql("t_full"));
-  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_full", id, id - 1));
-  const inserted = await snapshot(conn, "t_full");
-  for (let id = 1; id <= ROWS; id++) await conn.query(updateSql("t_full", id, id % ROWS));
-  const updated = await snapshot(conn, "t_full");
-  await conn.query("DELETE FROM t_full");
+  await env.conn.query(createTableSql("t_full"));
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql("t_full", id, id - 1));
+  const inserted = await snapshot(env.conn, "t_full");
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(updateSql("t_full", id, id % ROWS));
+  const updated = await snapshot(env.conn, "t_full");
+  await env.conn.query("DELETE FROM t_full");
 
   // The resolver only adds what FULL metadata cannot say (UUID/INET types) and checks the names.
-  const resolver = await SchemaResolver.connect(sandbox.url);
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
   try {
-    const { rows } = await decodeDir(sandbox.binlogDir, {
+    const { rows } = await decodeDir(env.sandbox.binlogDir, {
       names: resolver,
       beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
     });
@@ -90,21 +75,21 @@ test("FULL metadata, FULL image: inserts, updates and deletes of every type deco
 for (const image of ["MINIMAL", "NOBLOB"] as const) {
   test(`FULL metadata, ${image} image: absent columns are absent (never null), present ones exact`, async () => {
     const table = `t_${image.toLowerCase()}`;
-    await conn.query(createTableSql(table));
-    await conn.query(`SET SESSION binlog_row_image = '${image}'`);
+    await env.conn.query(createTableSql(table));
+    await env.conn.query(`SET SESSION binlog_row_image = '${image}'`);
     let inserted: Awaited<ReturnType<typeof snapshot>>;
     let updated: Awaited<ReturnType<typeof snapshot>>;
     try {
-      for (let id = 1; id <= ROWS; id++) await conn.query(insertSql(table, id, id - 1));
-      inserted = await snapshot(conn, table);
-      await conn.query(`UPDATE ${table} SET vc = CONCAT('changed-', id), lb = X'0102', zi = NULL`);
-      updated = await snapshot(conn, table);
-      await conn.query(`DELETE FROM ${table}`);
+      for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql(table, id, id - 1));
+      inserted = await snapshot(env.conn, table);
+      await env.conn.query(`UPDATE ${table} SET vc = CONCAT('changed-', id), lb = X'0102', zi = NULL`);
+      updated = await snapshot(env.conn, table);
+      await env.conn.query(`DELETE FROM ${table}`);
     } finally {
-      await conn.query("SET SESSION binlog_row_image = 'FULL'");
+      await env.conn.query("SET SESSION binlog_row_image = 'FULL'");
     }
-    const resolver = await SchemaResolver.connect(sandbox.url);
-    const { rows } = await decodeDir(sandbox.binlogDir, {
+    const resolver = await SchemaResolver.connect(env.sandbox.url);
+    const { rows } = await decodeDir(env.sandbox.binlogDir, {
       names: resolver,
       beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
     }).finally(() => resolver.close());
@@ -154,21 +139,21 @@ for (const image of ["MINIMAL", "NOBLOB"] as const) {
 }
 
 test("MariaDB compressed rows events (log_bin_compress) decode like plain ones", async () => {
-  await conn.query(createTableSql("t_zip"));
-  await conn.query("SET GLOBAL log_bin_compress = ON");
+  await env.conn.query(createTableSql("t_zip"));
+  await env.conn.query("SET GLOBAL log_bin_compress = ON");
   let inserted: Awaited<ReturnType<typeof snapshot>>;
   let updated: Awaited<ReturnType<typeof snapshot>>;
   try {
-    for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_zip", id, id - 1));
-    inserted = await snapshot(conn, "t_zip");
-    await conn.query("UPDATE t_zip SET vc = CONCAT('zipped-', id)");
-    updated = await snapshot(conn, "t_zip");
-    await conn.query("DELETE FROM t_zip");
+    for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql("t_zip", id, id - 1));
+    inserted = await snapshot(env.conn, "t_zip");
+    await env.conn.query("UPDATE t_zip SET vc = CONCAT('zipped-', id)");
+    updated = await snapshot(env.conn, "t_zip");
+    await env.conn.query("DELETE FROM t_zip");
   } finally {
-    await conn.query("SET GLOBAL log_bin_compress = OFF");
+    await env.conn.query("SET GLOBAL log_bin_compress = OFF");
   }
-  const resolver = await SchemaResolver.connect(sandbox.url);
-  const { rows } = await decodeDir(sandbox.binlogDir, {
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
+  const { rows } = await decodeDir(env.sandbox.binlogDir, {
     names: resolver,
     beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
   }).finally(() => resolver.close());
@@ -225,15 +210,15 @@ test("old temporal formats (mysql56_temporal_format=OFF): TIME, DATETIME, TIMEST
       ],
     ],
   ];
-  await conn.query("SET GLOBAL mysql56_temporal_format = OFF");
+  await env.conn.query("SET GLOBAL mysql56_temporal_format = OFF");
   try {
-    await conn.query(createTableSql("t_old", cols));
+    await env.conn.query(createTableSql("t_old", cols));
   } finally {
-    await conn.query("SET GLOBAL mysql56_temporal_format = ON");
+    await env.conn.query("SET GLOBAL mysql56_temporal_format = ON");
   }
-  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_old", id, id - 1, cols));
-  const inserted = await snapshot(conn, "t_old");
-  const { rows } = await decodeDir(sandbox.binlogDir);
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql("t_old", id, id - 1, cols));
+  const inserted = await snapshot(env.conn, "t_old");
+  const { rows } = await decodeDir(env.sandbox.binlogDir);
   const events = rows.filter((e) => e.table.table === "t_old");
   assert.deepEqual(
     events[0]!.table.columns.map((c) => c.type),
@@ -303,16 +288,16 @@ test("MariaDB's own fractional temporal format (mysql56_temporal_format=OFF): de
       ],
     ],
   ];
-  await conn.query("SET GLOBAL mysql56_temporal_format = OFF");
+  await env.conn.query("SET GLOBAL mysql56_temporal_format = OFF");
   try {
-    await conn.query(createTableSql("t_hires", cols));
+    await env.conn.query(createTableSql("t_hires", cols));
   } finally {
-    await conn.query("SET GLOBAL mysql56_temporal_format = ON");
+    await env.conn.query("SET GLOBAL mysql56_temporal_format = ON");
   }
-  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_hires", id, id - 1, cols));
-  const inserted = await snapshot(conn, "t_hires");
-  const resolver = await SchemaResolver.connect(sandbox.url);
-  const { rows } = await decodeDir(sandbox.binlogDir, {
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql("t_hires", id, id - 1, cols));
+  const inserted = await snapshot(env.conn, "t_hires");
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
+  const { rows } = await decodeDir(env.sandbox.binlogDir, {
     names: resolver,
     beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
   }).finally(() => resolver.close());
@@ -343,12 +328,12 @@ test("MariaDB's own fractional temporal format (mysql56_temporal_format=OFF): de
 });
 
 test("FULL metadata read after the table changed: the map's names win, the resolver only adds types", async () => {
-  await conn.query("CREATE TABLE t_ren (id INT PRIMARY KEY, a INT, u UUID)");
-  await conn.query("INSERT INTO t_ren VALUES (1, 10, '6ccd780c-baba-1026-9564-5b8c656024db')");
-  await conn.query("ALTER TABLE t_ren RENAME COLUMN a TO b, ADD COLUMN c VARCHAR(3) FIRST");
-  await conn.query("INSERT INTO t_ren VALUES ('x', 2, 20, '123e4567-e89b-42d3-a456-426614174000')");
-  const resolver = await SchemaResolver.connect(sandbox.url);
-  const { rows } = await decodeDir(sandbox.binlogDir, {
+  await env.conn.query("CREATE TABLE t_ren (id INT PRIMARY KEY, a INT, u UUID)");
+  await env.conn.query("INSERT INTO t_ren VALUES (1, 10, '6ccd780c-baba-1026-9564-5b8c656024db')");
+  await env.conn.query("ALTER TABLE t_ren RENAME COLUMN a TO b, ADD COLUMN c VARCHAR(3) FIRST");
+  await env.conn.query("INSERT INTO t_ren VALUES ('x', 2, 20, '123e4567-e89b-42d3-a456-426614174000')");
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
+  const { rows } = await decodeDir(env.sandbox.binlogDir, {
     names: resolver,
     beforeTableMap: (s, t, at) => resolver.prepare(s, t, at),
   }).finally(() => resolver.close());

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import mysql from "mysql2/promise";
 import {
   type ColumnNameSource,
@@ -15,6 +16,7 @@ import {
   rowsEventLayout,
   type TableMapEvent,
 } from "../../../src/codecs/binlog/rows/index.ts";
+import { type MariadbSandbox, type MariadbSandboxOptions, startMariadb } from "../../../src/sandbox/index.ts";
 import { walkBinlog } from "../../unit/binlog/rows/walk.ts";
 
 /** name, DDL type, then one SQL literal per test row (id 1..5). */
@@ -236,6 +238,25 @@ export function insertSql(table: string, id: number, valueRow: number, cols: Col
 
 export function updateSql(table: string, id: number, valueRow: number, cols: ColumnCase[] = COLUMNS): string {
   return `UPDATE ${table} SET ${cols.map(([n, , v]) => `${n} = ${v[valueRow]}`).join(", ")} WHERE id = ${id}`;
+}
+
+/**
+ * A sandboxed MariaDB for the test file (started before its tests, stopped after) with database `r`
+ * and a raw-text connection using it.
+ */
+export function useSandbox(opts: MariadbSandboxOptions): { sandbox: MariadbSandbox; conn: mysql.Connection } {
+  const env = {} as { sandbox: MariadbSandbox; conn: mysql.Connection };
+  before(async () => {
+    env.sandbox = await startMariadb(opts);
+    env.conn = await rawConnection(env.sandbox.url);
+    await env.conn.query("CREATE DATABASE r");
+    await env.conn.query("USE r");
+  });
+  after(async () => {
+    await env.conn?.end();
+    await env.sandbox?.stop();
+  });
+  return env;
 }
 
 /** A connection that returns every value as the server's raw text bytes (Buffer) or null. */

@@ -1,11 +1,9 @@
 // binlog_row_metadata=MINIMAL: the table maps carry no names, signedness, labels or charsets; the
 // schema resolver supplies them from information_schema and follows the DDL seen in the stream.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type mysql from "mysql2/promise";
+import { test } from "node:test";
 import { rowsEventToJson } from "../../../src/codecs/binlog/rows/index.ts";
 import { isSluiceError } from "../../../src/core/errors.ts";
-import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { readBinlogFiles } from "../../../src/sources/binlog-file.ts";
 import { SchemaResolver } from "../../../src/sources/schema/index.ts";
 import {
@@ -16,25 +14,12 @@ import {
   decodeDir,
   insertSql,
   ROWS,
-  rawConnection,
   snapshot,
   updateSql,
+  useSandbox,
 } from "./harness.ts";
 
-let sandbox: MariadbSandbox;
-let conn: mysql.Connection;
-
-before(async () => {
-  sandbox = await startMariadb({ binlogRowMetadata: "MINIMAL", binlogRowImage: "MINIMAL" });
-  conn = await rawConnection(sandbox.url);
-  await conn.query("CREATE DATABASE r");
-  await conn.query("USE r");
-});
-
-after(async () => {
-  await conn?.end();
-  await sandbox?.stop();
-});
+const env = useSandbox({ binlogRowMetadata: "MINIMAL", binlogRowImage: "MINIMAL" });
 
 function resolverHooks(resolver: SchemaResolver) {
   return {
@@ -48,18 +33,18 @@ function resolverHooks(resolver: SchemaResolver) {
 }
 
 test("MINIMAL metadata, FULL image: with the resolver every type decodes to what SELECT returns", async () => {
-  await conn.query("SET SESSION binlog_row_image = 'FULL'");
-  await conn.query(createTableSql("t_all"));
-  for (let id = 1; id <= ROWS; id++) await conn.query(insertSql("t_all", id, id - 1));
-  const inserted = await snapshot(conn, "t_all");
-  for (let id = 1; id <= ROWS; id++) await conn.query(updateSql("t_all", id, id % ROWS));
-  const updated = await snapshot(conn, "t_all");
-  await conn.query("DELETE FROM t_all");
-  await conn.query("SET SESSION binlog_row_image = 'MINIMAL'");
+  await env.conn.query("SET SESSION binlog_row_image = 'FULL'");
+  await env.conn.query(createTableSql("t_all"));
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(insertSql("t_all", id, id - 1));
+  const inserted = await snapshot(env.conn, "t_all");
+  for (let id = 1; id <= ROWS; id++) await env.conn.query(updateSql("t_all", id, id % ROWS));
+  const updated = await snapshot(env.conn, "t_all");
+  await env.conn.query("DELETE FROM t_all");
+  await env.conn.query("SET SESSION binlog_row_image = 'MINIMAL'");
 
-  const resolver = await SchemaResolver.connect(sandbox.url);
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
   try {
-    const { rows } = await decodeDir(sandbox.binlogDir, resolverHooks(resolver));
+    const { rows } = await decodeDir(env.sandbox.binlogDir, resolverHooks(resolver));
     const events = rows.filter((e) => e.table.table === "t_all");
     assert.ok(events.length > 0);
     for (const ev of events) {
@@ -87,7 +72,7 @@ test("MINIMAL metadata, FULL image: with the resolver every type decodes to what
   }
 
   // Without a resolver the columns are @1..@N; MINIMAL still logs signedness, not ENUM labels.
-  const bare = await decodeDir(sandbox.binlogDir);
+  const bare = await decodeDir(env.sandbox.binlogDir);
   const writes = bare.rows.filter((e) => e.table.table === "t_all" && e.kind === "write");
   const img = rowsEventToJson(writes[1]!).rows[0]!.after!;
   assert.equal(img["@1"], 2);
@@ -97,21 +82,21 @@ test("MINIMAL metadata, FULL image: with the resolver every type decodes to what
 });
 
 test("NO_LOG metadata: integers read as signed without the resolver, the resolver restores unsigned", async () => {
-  await conn.query("SET GLOBAL binlog_row_metadata = 'NO_LOG'");
+  await env.conn.query("SET GLOBAL binlog_row_metadata = 'NO_LOG'");
   try {
-    await conn.query(
+    await env.conn.query(
       "CREATE TABLE t_nolog (id INT PRIMARY KEY, u TINYINT UNSIGNED, b BIGINT UNSIGNED, e ENUM('x','y'))",
     );
-    await conn.query("INSERT INTO t_nolog VALUES (1, 255, 18446744073709551615, 'y')");
+    await env.conn.query("INSERT INTO t_nolog VALUES (1, 255, 18446744073709551615, 'y')");
   } finally {
-    await conn.query("SET GLOBAL binlog_row_metadata = 'MINIMAL'");
+    await env.conn.query("SET GLOBAL binlog_row_metadata = 'MINIMAL'");
   }
-  const bare = (await decodeDir(sandbox.binlogDir)).rows.filter((e) => e.table.table === "t_nolog");
+  const bare = (await decodeDir(env.sandbox.binlogDir)).rows.filter((e) => e.table.table === "t_nolog");
   assert.equal(bare[0]!.table.optionalMetadata.length, 0);
   assert.deepEqual(rowsEventToJson(bare[0]!).rows[0]!.after, { "@1": 1, "@2": -1, "@3": -1, "@4": 2 });
-  const resolver = await SchemaResolver.connect(sandbox.url);
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
   try {
-    const named = (await decodeDir(sandbox.binlogDir, resolverHooks(resolver))).rows.filter(
+    const named = (await decodeDir(env.sandbox.binlogDir, resolverHooks(resolver))).rows.filter(
       (e) => e.table.table === "t_nolog",
     );
     assert.deepEqual(rowsEventToJson(named[0]!).rows[0]!.after, {
@@ -126,13 +111,13 @@ test("NO_LOG metadata: integers read as signed without the resolver, the resolve
 });
 
 test("MINIMAL metadata and image across ALTER TABLE (add, drop, reorder): names follow the DDL in the stream", async () => {
-  await conn.query("CREATE TABLE ta (id INT PRIMARY KEY, a VARCHAR(10), b INT, c INT)");
-  const resolver = await SchemaResolver.connect(sandbox.url);
+  await env.conn.query("CREATE TABLE ta (id INT PRIMARY KEY, a VARCHAR(10), b INT, c INT)");
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
   try {
     let from: { file: string; offset: number } | undefined;
     // Reads what the server wrote since the last call, as a live follower would.
     const follow = async () => {
-      const out = await decodeDir(sandbox.binlogDir, {
+      const out = await decodeDir(env.sandbox.binlogDir, {
         ...resolverHooks(resolver),
         ...(from ? { from } : {}),
       });
@@ -166,9 +151,9 @@ test("MINIMAL metadata and image across ALTER TABLE (add, drop, reorder): names 
     await follow(); // the CREATE TABLE
     const fetchesBefore = resolver.fetches;
     for (const [k, step] of steps.entries()) {
-      if (step.ddl) await conn.query(step.ddl);
-      await conn.query(step.insert);
-      const server = await snapshot(conn, "ta");
+      if (step.ddl) await env.conn.query(step.ddl);
+      await env.conn.query(step.insert);
+      const server = await snapshot(env.conn, "ta");
       const events = await follow();
       assert.equal(events.length, 1, `step ${k}: one rows event`);
       const ev = events[0]!;
@@ -191,9 +176,9 @@ test("MINIMAL metadata and image across ALTER TABLE (add, drop, reorder): names 
 
   // Reading the same binlog again today, the events before the ALTERs meet a schema that no longer
   // fits their table maps: a clear error naming the table and position, never misnamed columns.
-  const late = await SchemaResolver.connect(sandbox.url);
+  const late = await SchemaResolver.connect(env.sandbox.url);
   try {
-    await assert.rejects(decodeDir(sandbox.binlogDir, resolverHooks(late)), (e: unknown) => {
+    await assert.rejects(decodeDir(env.sandbox.binlogDir, resolverHooks(late)), (e: unknown) => {
       assert.ok(isSluiceError(e));
       assert.equal(e.code, "SCHEMA_MISMATCH");
       assert.equal(e.context.table, "r.ta");
@@ -207,13 +192,13 @@ test("MINIMAL metadata and image across ALTER TABLE (add, drop, reorder): names 
 });
 
 test("end to end through the binlog file reader: SchemaResolver.annotate between a TABLE_MAP and its rows", async () => {
-  await conn.query("CREATE TABLE te (id INT PRIMARY KEY, v VARCHAR(10), u INT UNSIGNED)");
-  await conn.query("INSERT INTO te VALUES (1, 'a', 4294967295)");
-  const resolver = await SchemaResolver.connect(sandbox.url);
+  await env.conn.query("CREATE TABLE te (id INT PRIMARY KEY, v VARCHAR(10), u INT UNSIGNED)");
+  await env.conn.query("INSERT INTO te VALUES (1, 'a', 4294967295)");
+  const resolver = await SchemaResolver.connect(env.sandbox.url);
   const read = async (startPosition?: number) => {
     const out: unknown[] = [];
     let next = 0;
-    const files = binlogFiles(sandbox.binlogDir).slice(-1);
+    const files = binlogFiles(env.sandbox.binlogDir).slice(-1);
     for await (const ev of readBinlogFiles({ files, ...(startPosition ? { startPosition } : {}) })) {
       next = ev.position.next;
       if (ev.type === "query") resolver.noteQuery(ev.query, ev.database, ev.position);
@@ -226,8 +211,8 @@ test("end to end through the binlog file reader: SchemaResolver.annotate between
   try {
     const first = await read();
     assert.deepEqual(first.out, [{ after: { id: 1, v: "a", u: 4294967295 } }]);
-    await conn.query("ALTER TABLE te ADD COLUMN n INT FIRST");
-    await conn.query("INSERT INTO te VALUES (5, 2, 'b', 7)");
+    await env.conn.query("ALTER TABLE te ADD COLUMN n INT FIRST");
+    await env.conn.query("INSERT INTO te VALUES (5, 2, 'b', 7)");
     const second = await read(first.next);
     assert.deepEqual(second.out, [{ after: { n: 5, id: 2, v: "b", u: 7 } }]);
   } finally {

@@ -43,14 +43,16 @@ function truncated(c: Cursor, col: ColumnDef, n: number): SluiceError {
   );
 }
 
-function need(c: Cursor, col: ColumnDef, n: number): void {
-  if (c.pos + n > c.end) throw truncated(c, col, n);
+/** Checks that `n` bytes remain, advances past them and returns where they start. */
+function take(c: Cursor, col: ColumnDef, n: number): number {
+  const p = c.pos;
+  if (p + n > c.end) throw truncated(c, col, n);
+  c.pos = p + n;
+  return p;
 }
 
 function lengthPrefix(buf: Buffer, c: Cursor, col: ColumnDef, bytes: number): number {
-  need(c, col, bytes);
-  const p = c.pos;
-  c.pos += bytes;
+  const p = take(c, col, bytes);
   switch (bytes) {
     case 1:
       return buf[p]!;
@@ -159,136 +161,97 @@ function setCell(v: number | bigint, col: ColumnDef): CellValue {
 
 /** Decodes the cell of `col` at `c.pos` (the column is present and not NULL); advances `c.pos`. */
 export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
-  const p = c.pos;
   switch (col.realType) {
-    case ColumnType.TINY:
-      need(c, col, 1);
-      c.pos = p + 1;
+    case ColumnType.TINY: {
+      const p = take(c, col, 1);
       return col.unsigned ? buf[p]! : buf.readInt8(p);
-    case ColumnType.SHORT:
-      need(c, col, 2);
-      c.pos = p + 2;
+    }
+    case ColumnType.SHORT: {
+      const p = take(c, col, 2);
       return col.unsigned ? buf.readUInt16LE(p) : buf.readInt16LE(p);
-    case ColumnType.INT24:
-      need(c, col, 3);
-      c.pos = p + 3;
+    }
+    case ColumnType.INT24: {
+      const p = take(c, col, 3);
       return col.unsigned ? buf.readUIntLE(p, 3) : buf.readIntLE(p, 3);
-    case ColumnType.LONG:
-      need(c, col, 4);
-      c.pos = p + 4;
+    }
+    case ColumnType.LONG: {
+      const p = take(c, col, 4);
       return col.unsigned ? buf.readUInt32LE(p) : buf.readInt32LE(p);
-    case ColumnType.LONGLONG:
-      need(c, col, 8);
-      c.pos = p + 8;
+    }
+    case ColumnType.LONGLONG: {
+      const p = take(c, col, 8);
       return col.unsigned ? u64(buf, p) : i64(buf, p);
+    }
     case ColumnType.FLOAT:
-      need(c, col, 4);
-      c.pos = p + 4;
-      return buf.readFloatLE(p);
+      return buf.readFloatLE(take(c, col, 4));
     case ColumnType.DOUBLE:
-      need(c, col, 8);
-      c.pos = p + 8;
-      return buf.readDoubleLE(p);
+      return buf.readDoubleLE(take(c, col, 8));
     case ColumnType.NEWDECIMAL: {
       const precision = col.meta >> 8;
       const scale = col.meta & 0xff;
-      const n = decimalBinarySize(precision, scale);
-      need(c, col, n);
-      c.pos = p + n;
-      return decodeDecimal(buf, p, precision, scale);
+      return decodeDecimal(buf, take(c, col, decimalBinarySize(precision, scale)), precision, scale);
     }
-    case ColumnType.YEAR:
-      need(c, col, 1);
-      c.pos = p + 1;
-      return buf[p] === 0 ? 0 : 1900 + buf[p]!;
+    case ColumnType.YEAR: {
+      const y = buf[take(c, col, 1)]!;
+      return y === 0 ? 0 : 1900 + y;
+    }
     case ColumnType.DATE:
     case ColumnType.NEWDATE:
-      need(c, col, 3);
-      c.pos = p + 3;
-      return decodeDate(buf, p);
+      return decodeDate(buf, take(c, col, 3));
     case ColumnType.TIME:
-      if (col.decimals) {
-        const n = mariadbHiresSize("time", col.decimals);
-        need(c, col, n);
-        c.pos = p + n;
-        return decodeMariadbTimeHires(buf, p, col.decimals);
-      }
-      need(c, col, 3);
-      c.pos = p + 3;
-      return decodeTimeOld(buf, p);
-    case ColumnType.TIME2: {
-      const n = time2Size(col.meta);
-      need(c, col, n);
-      c.pos = p + n;
-      return decodeTime2(buf, p, col.meta);
-    }
+      if (col.decimals)
+        return decodeMariadbTimeHires(
+          buf,
+          take(c, col, mariadbHiresSize("time", col.decimals)),
+          col.decimals,
+        );
+      return decodeTimeOld(buf, take(c, col, 3));
+    case ColumnType.TIME2:
+      return decodeTime2(buf, take(c, col, time2Size(col.meta)), col.meta);
     case ColumnType.DATETIME:
-      if (col.decimals) {
-        const n = mariadbHiresSize("datetime", col.decimals);
-        need(c, col, n);
-        c.pos = p + n;
-        return decodeMariadbDatetimeHires(buf, p, col.decimals);
-      }
-      need(c, col, 8);
-      c.pos = p + 8;
-      return decodeDatetimeOld(buf, p);
-    case ColumnType.DATETIME2: {
-      const n = datetime2Size(col.meta);
-      need(c, col, n);
-      c.pos = p + n;
-      return decodeDatetime2(buf, p, col.meta);
-    }
+      if (col.decimals)
+        return decodeMariadbDatetimeHires(
+          buf,
+          take(c, col, mariadbHiresSize("datetime", col.decimals)),
+          col.decimals,
+        );
+      return decodeDatetimeOld(buf, take(c, col, 8));
+    case ColumnType.DATETIME2:
+      return decodeDatetime2(buf, take(c, col, datetime2Size(col.meta)), col.meta);
     case ColumnType.TIMESTAMP:
-      if (col.decimals) {
-        const n = mariadbHiresSize("timestamp", col.decimals);
-        need(c, col, n);
-        c.pos = p + n;
-        return decodeMariadbTimestampHires(buf, p, col.decimals);
-      }
-      need(c, col, 4);
-      c.pos = p + 4;
-      return decodeTimestampOld(buf, p);
-    case ColumnType.TIMESTAMP2: {
-      const n = timestamp2Size(col.meta);
-      need(c, col, n);
-      c.pos = p + n;
-      return decodeTimestamp2(buf, p, col.meta);
-    }
+      if (col.decimals)
+        return decodeMariadbTimestampHires(
+          buf,
+          take(c, col, mariadbHiresSize("timestamp", col.decimals)),
+          col.decimals,
+        );
+      return decodeTimestampOld(buf, take(c, col, 4));
+    case ColumnType.TIMESTAMP2:
+      return decodeTimestamp2(buf, take(c, col, timestamp2Size(col.meta)), col.meta);
     case ColumnType.BIT: {
-      const bits = col.meta >> 8;
-      const bytes = col.meta & 0xff;
-      const n = bytes + (bits > 0 ? 1 : 0);
-      need(c, col, n);
-      c.pos = p + n;
-      return uintBE(buf, p, n);
+      const n = (col.meta & 0xff) + (col.meta >> 8 > 0 ? 1 : 0);
+      return uintBE(buf, take(c, col, n), n);
     }
     case ColumnType.VARCHAR:
     case ColumnType.VAR_STRING: {
       const len = lengthPrefix(buf, c, col, col.meta < 256 ? 1 : 2);
-      need(c, col, len);
-      const s = c.pos;
-      c.pos = s + len;
+      const s = take(c, col, len);
       return stringCell(buf, s, s + len, col);
     }
     case ColumnType.STRING: {
       const { length } = stringRealTypeAndLength(col.meta);
       const len = lengthPrefix(buf, c, col, length > 255 ? 2 : 1);
-      need(c, col, len);
-      const s = c.pos;
-      c.pos = s + len;
+      const s = take(c, col, len);
       return fixedStringCell(buf, s, s + len, col, length);
     }
     case ColumnType.ENUM: {
       const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
-      need(c, col, n);
-      c.pos = p + n;
+      const p = take(c, col, n);
       return enumCell(n === 1 ? buf[p]! : buf.readUInt16LE(p), col);
     }
     case ColumnType.SET: {
       const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
-      need(c, col, n);
-      c.pos = p + n;
-      return setCell(uintLE(buf, p, n), col);
+      return setCell(uintLE(buf, take(c, col, n), n), col);
     }
     case ColumnType.BLOB:
     case ColumnType.TINY_BLOB:
@@ -298,9 +261,7 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
     case ColumnType.JSON:
     case ColumnType.VECTOR: {
       const len = lengthPrefix(buf, c, col, col.meta);
-      need(c, col, len);
-      const s = c.pos;
-      c.pos = s + len;
+      const s = take(c, col, len);
       if (col.realType === ColumnType.JSON) {
         return new JsonText(
           jsonBinaryToText(buf, s, s + len, () => ({
@@ -321,7 +282,7 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
         "BINLOG_UNSUPPORTED_TYPE",
         `column ${col.index + 1}: column type ${columnTypeName[col.realType] ?? col.realType} cannot be decoded`,
         {
-          context: { file: c.file, offset: c.base + p, column: col.index + 1, type: col.realType },
+          context: { file: c.file, offset: c.base + c.pos, column: col.index + 1, type: col.realType },
           hint: "this column type is not written by MySQL 5.6+ or MariaDB 10.x in row events",
         },
       );

@@ -431,6 +431,8 @@ export class MysqlConnection {
     raw.removeAllListeners("data");
     raw.removeAllListeners("close");
     raw.removeAllListeners("error");
+    // Errors of the raw socket surface through the TLS socket on top of it; never as unhandled ones.
+    raw.on("error", () => {});
     const secure = await new Promise<TLSSocket>((resolve, reject) => {
       const servername = tls.servername ?? (isIp(this.target.host) ? undefined : this.target.host);
       const s = tlsConnect({

@@ -296,7 +296,7 @@ test("a TLS session is detected, counted and skipped", () => {
   ];
   const events: SessionEvent[] = [];
   const decoder = new CaptureDecoder((e) => events.push(e));
-  frames.forEach((data, i) =>
+  for (const [i, data] of frames.entries())
     decoder.frame({
       linkType: LinkType.RAW,
       timestampUs: 1e15 + i,
@@ -304,8 +304,7 @@ test("a TLS session is detected, counted and skipped", () => {
       originalLength: data.length,
       interfaceId: 0,
       offset: 0,
-    }),
-  );
+    });
   decoder.finish();
   assert.equal(decoder.stats.tlsSessions, 1);
   assert.equal(decoder.stats.commands, 0);

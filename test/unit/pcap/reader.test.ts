@@ -86,7 +86,8 @@ test("pcapng: several interfaces, each with its link type and timestamp resoluti
     frames.map((f) => [f.interfaceId, f.linkType, f.timestampUs, f.data.toString("hex")]),
     [
       [0, LinkType.ETHERNET, 1_700_000_000_123_456, "aa"],
-      [1, LinkType.LINUX_SLL2, 1_700_000_000_123_456.789, "bbbb"],
+      // 1_700_000_000_123_456_789 ns: a double keeps the microseconds and most of the fraction.
+      [1, LinkType.LINUX_SLL2, 1_700_000_000_123_456 + 0.789, "bbbb"],
       [0, LinkType.ETHERNET, 0, "bbbb"],
     ],
   );

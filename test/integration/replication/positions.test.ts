@@ -164,12 +164,20 @@ test("an offset that is not an event start is refused by the server's BINLOG_GTI
 });
 
 test("heartbeats arrive from an idle server, and say the stream is not late", async () => {
-  const stream = openBinlogStream(sb.replicationUrl, { start: "now", heartbeatSeconds: 0.2 });
+  const stream = openBinlogStream(sb.replicationUrl, {
+    start: "now",
+    heartbeatSeconds: 0.2,
+    serverId: 777001,
+  });
   let beats = 0;
+  let registered: unknown[] = [];
   for await (const ev of stream) {
     if (ev.type === "heartbeat") beats++;
+    // While it streams, the server lists it as a replica under the server id it was given.
+    if (beats === 1) registered = await sb.query<{ Server_id: number }>("SHOW SLAVE HOSTS");
     if (beats === 2) break;
   }
   assert.equal(beats, 2);
   assert.equal(stream.status.lagSeconds, 0);
+  assert.ok(registered.some((h) => (h as { Server_id: number }).Server_id === 777001));
 });

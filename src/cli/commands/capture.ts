@@ -4,6 +4,7 @@ import { CaptureDecoder, type CaptureDecoderOptions, type CaptureStats } from ".
 import { QueryDigest } from "../../capture/digest.ts";
 import type { SessionEvent } from "../../capture/events.ts";
 import { LiveCapture } from "../../capture/live.ts";
+import { exposeCaptureMetrics } from "../../capture/metrics.ts";
 import { processlistSnapshot } from "../../capture/processlist.ts";
 import { EventPublisher } from "../../capture/publish.ts";
 import { formatParamValue } from "../../codecs/mysql/binary-values.ts";
@@ -182,6 +183,7 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
     );
   }
   const decoder = new CaptureDecoder(out, decoderOptions);
+  let kernelCounters: () => Record<string, number> = () => ({});
   const report = (final: boolean, extra: Record<string, number | string> = {}) => {
     const line = statsLine(decoder.stats, {
       ...extra,
@@ -192,13 +194,22 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
     if (o.json) process.stderr.write(`${JSON.stringify({ stats: line, final })}\n`);
     else process.stderr.write(`${final ? "total" : "stats"}: ${humanStats(line)}\n`);
   };
+  exposeCaptureMetrics(() => ({ ...statsLine(decoder.stats), ...kernelCounters() }));
   try {
     if (o.pcap) {
       await decodeFile(o.pcap, decoder, publisher ? () => publisher.drain() : undefined);
       report(true);
       return ExitCode.ok;
     }
-    return await runLive(o, decoder, report, (msg) => logger.info(msg));
+    return await runLive(
+      o,
+      decoder,
+      report,
+      (msg) => logger.info(msg),
+      (k) => {
+        kernelCounters = k;
+      },
+    );
   } finally {
     await publisher?.close();
   }
@@ -209,6 +220,7 @@ async function runLive(
   decoder: CaptureDecoder,
   report: (final: boolean, extra?: Record<string, number | string>) => void,
   info: (message: string) => void,
+  exposeKernel: (read: () => Record<string, number>) => void,
 ): Promise<number> {
   const live = new LiveCapture(
     { interface: o.interface!, filter: o.filter, bufferKiB: o.bufferKib, immediate: o.immediate ?? false },
@@ -219,6 +231,7 @@ async function runLive(
     interfaceDropped: live.kernelStats.droppedByInterface,
     receivedByFilter: live.kernelStats.receivedByFilter,
   });
+  exposeKernel(kernel);
   const stop = () => void live.stop();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

@@ -176,10 +176,10 @@ export class CheckpointStore {
         },
       );
     }
+    db.pragma("busy_timeout = 10000");
     db.pragma("journal_mode = WAL");
     // Checkpoints are rare (every N transactions) and must survive a power cut: full sync.
     db.pragma("synchronous = FULL");
-    db.pragma("busy_timeout = 10000");
     for (const ddl of SQLITE_SCHEMA) db.exec(ddl);
     return new CheckpointStore(new SqliteDb(db), "sqlite");
   }

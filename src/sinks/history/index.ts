@@ -14,15 +14,35 @@ export async function openHistoryStore(url: string): Promise<HistoryStore> {
   return t.kind === "mysql" ? MysqlHistoryStore.open(t.url) : new SqliteHistoryStore(t.path);
 }
 
-/** The history store as a CDC sink: every chunk is written (and committed) as it comes. */
+/**
+ * The history store as a CDC sink. Chunks are gathered up to `maxPendingChanges` row changes and
+ * written in one database transaction; `flush` (before every checkpoint) writes what is pending.
+ */
 export class HistorySink implements ChangeSink {
   readonly kind = "history";
-  constructor(readonly store: HistoryStore) {}
-  write(chunk: ChangeChunk): Promise<void> {
-    return this.store.writeChunk(chunk);
+  private pending: ChangeChunk[] = [];
+  private pendingChanges = 0;
+
+  constructor(
+    readonly store: HistoryStore,
+    private readonly maxPendingChanges = 5000,
+  ) {}
+
+  async write(chunk: ChangeChunk): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingChanges += chunk.changes.length;
+    if (this.pendingChanges >= this.maxPendingChanges) await this.flush();
   }
-  async flush(): Promise<void> {}
-  close(): Promise<void> {
-    return this.store.close();
+
+  async flush(): Promise<void> {
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingChanges = 0;
+    await this.store.writeChunks(chunks);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.store.close();
   }
 }

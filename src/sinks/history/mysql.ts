@@ -96,39 +96,45 @@ export class MysqlHistoryStore implements HistoryStore {
   }
 
   async writeChunk(chunk: ChangeChunk): Promise<void> {
-    const b = binlogRecordOf(chunk);
+    await this.writeChunks([chunk]);
+  }
+
+  async writeChunks(chunks: readonly ChangeChunk[]): Promise<void> {
+    if (chunks.length === 0) return;
     const conn = await this.pool.getConnection();
+    let current: ChangeChunk | undefined;
     try {
       await conn.beginTransaction();
-      await conn.query(
-        "INSERT IGNORE INTO binlog (gtid, file, pos, server_id, timestamp) VALUES (?, ?, ?, ?, ?)",
-        [b.gtid, b.file, b.pos, b.serverId, b.timestamp],
-      );
-      const [found] = await conn.query("SELECT id FROM binlog WHERE file = ? AND pos = ?", [b.file, b.pos]);
-      const id = (found as Array<{ id: number }>)[0]!.id;
-      const { rows, columns } = chunkParams(id, chunk.changes);
-      if (rows.length > 0)
+      for (const chunk of chunks) {
+        current = chunk;
+        const b = binlogRecordOf(chunk);
         await conn.query(
-          "INSERT IGNORE INTO `row` (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES ?",
-          [rows],
+          "INSERT IGNORE INTO binlog (gtid, file, pos, server_id, timestamp) VALUES (?, ?, ?, ?, ?)",
+          [b.gtid, b.file, b.pos, b.serverId, b.timestamp],
         );
-      if (columns.length > 0)
-        await conn.query(
-          "INSERT IGNORE INTO `column` (binlog_id, event_pos, row_index, name, ord, before_value, after_value) VALUES ?",
-          [columns],
-        );
+        const [found] = await conn.query("SELECT id FROM binlog WHERE file = ? AND pos = ?", [b.file, b.pos]);
+        const id = (found as Array<{ id: number }>)[0]!.id;
+        const { rows, columns } = chunkParams(id, chunk.changes);
+        if (rows.length > 0)
+          await conn.query(
+            "INSERT IGNORE INTO `row` (binlog_id, event_pos, row_index, schema_name, table_name, kind, pk) VALUES ?",
+            [rows],
+          );
+        if (columns.length > 0)
+          await conn.query(
+            "INSERT IGNORE INTO `column` (binlog_id, event_pos, row_index, name, ord, before_value, after_value) VALUES ?",
+            [columns],
+          );
+      }
       await conn.commit();
     } catch (e) {
       await conn.rollback().catch(() => {});
-      throw new SluiceError(
-        "HISTORY_WRITE",
-        `writing transaction ${chunk.transaction.id} failed: ${(e as Error).message}`,
-        {
-          context: { file: b.file, offset: b.pos, chunk: chunk.chunk },
-          hint: "the collector resumes from its last checkpoint when restarted; nothing is stored twice",
-          cause: e,
-        },
-      );
+      const t = current?.transaction;
+      throw new SluiceError("HISTORY_WRITE", `writing transaction ${t?.id} failed: ${(e as Error).message}`, {
+        context: { file: t?.file, offset: t?.offset, chunk: current?.chunk },
+        hint: "the collector resumes from its last checkpoint when restarted; nothing is stored twice",
+        cause: e,
+      });
     } finally {
       conn.release();
     }

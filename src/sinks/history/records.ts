@@ -103,6 +103,8 @@ export interface HistoryStore {
   readonly kind: "sqlite" | "mysql";
   /** Writes one chunk in one database transaction, skipping what is already there. */
   writeChunk(chunk: ChangeChunk): Promise<void>;
+  /** Writes several chunks in one database transaction (fewer commits and lock hand-overs). */
+  writeChunks(chunks: readonly ChangeChunk[]): Promise<void>;
   query(q: HistoryQuery): Promise<HistoryEntry[]>;
   counts(): Promise<HistoryCounts>;
   close(): Promise<void>;

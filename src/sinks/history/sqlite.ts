@@ -56,7 +56,7 @@ export class SqliteHistoryStore implements HistoryStore {
   private readonly insertBinlog: Database.Statement;
   private readonly selectBinlog: Database.Statement;
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly writeTx: (chunk: ChangeChunk) => void;
+  private readonly writeTx: (chunks: readonly ChangeChunk[]) => void;
 
   constructor(path: string) {
     try {
@@ -72,15 +72,21 @@ export class SqliteHistoryStore implements HistoryStore {
         },
       );
     }
+    this.db.pragma("busy_timeout = 10000");
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("busy_timeout = 10000");
     this.db.exec(SCHEMA);
     this.insertBinlog = this.db.prepare(
       "INSERT OR IGNORE INTO binlog (gtid, file, pos, server_id, timestamp) VALUES (?, ?, ?, ?, ?)",
     );
     this.selectBinlog = this.db.prepare("SELECT id FROM binlog WHERE file = ? AND pos = ?").pluck();
-    this.writeTx = this.db.transaction((chunk: ChangeChunk) => {
+    this.writeTx = this.db.transaction((chunks: readonly ChangeChunk[]) => {
+      for (const chunk of chunks) this.writeOne(chunk);
+    });
+  }
+
+  private writeOne(chunk: ChangeChunk): void {
+    {
       const b = binlogRecordOf(chunk);
       this.insertBinlog.run(b.gtid, b.file, b.pos, b.serverId, b.timestamp);
       const id = this.selectBinlog.get(b.file, b.pos) as number;
@@ -96,7 +102,7 @@ export class SqliteHistoryStore implements HistoryStore {
         7,
         columns,
       );
-    });
+    }
   }
 
   /** Multi-row INSERTs of up to BATCH rows each (one statement per batch size, prepared once). */
@@ -115,7 +121,11 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   async writeChunk(chunk: ChangeChunk): Promise<void> {
-    this.writeTx(chunk);
+    this.writeTx([chunk]);
+  }
+
+  async writeChunks(chunks: readonly ChangeChunk[]): Promise<void> {
+    if (chunks.length > 0) this.writeTx(chunks);
   }
 
   async query(q: HistoryQuery): Promise<HistoryEntry[]> {

@@ -329,7 +329,9 @@ export class MysqlSession {
     } catch (e) {
       this.counters.decodeErrors++;
       const code = (e as { code?: string }).code;
-      this.desync(this.ts, code === "MYSQL_PACKET_TOO_LARGE" ? "overflow" : "error", 0, messageOf(e));
+      const cause = (e as { cause?: unknown }).cause;
+      const detail = cause === undefined ? messageOf(e) : `${messageOf(e)}: ${messageOf(cause)}`;
+      this.desync(this.ts, code === "MYSQL_PACKET_TOO_LARGE" ? "overflow" : "error", 0, detail);
     }
   }
 

@@ -290,3 +290,100 @@ test("commands that never get a response do not pile up: the session resynchroni
   decoder.finish();
   assert.ok(events.some((e) => e.type === "resync" && e.reason === "overflow"));
 });
+
+function run(segments: TimedSegment[], options = {}): { events: SessionEvent[]; decoder: CaptureDecoder } {
+  const events: SessionEvent[] = [];
+  const decoder = new CaptureDecoder((e) => events.push(e), options);
+  for (const f of framesOf(segments)) decoder.frame(f);
+  decoder.finish();
+  return { events, decoder };
+}
+
+test("COM_STMT_SEND_LONG_DATA values are spliced into the execute; COM_FIELD_LIST is answered by definitions and EOF", () => {
+  const cmd = (hex: string, tail = Buffer.alloc(0)) =>
+    encodePacket(Buffer.concat([Buffer.from(hex, "hex"), tail]), 0);
+  const eof = (seq: number) => encodePacket(Buffer.from("fe00000200", "hex"), seq);
+  const columnDef = (seq: number) =>
+    encodePacket(Buffer.from("0364656604736c6963017401740161016100", "hex"), seq);
+  // stmt 5: one parameter, no columns.
+  const prepareOk = Buffer.concat([
+    encodePacket(Buffer.from("00050000000000010000000000", "hex"), 1),
+    columnDef(2),
+    eof(3),
+  ]);
+  const { events } = run(
+    conversation([
+      [query("SELECT 1"), ok()],
+      [cmd("16", Buffer.from("INSERT INTO t (b) VALUES (?)")), prepareOk],
+      [cmd("18050000000000", Buffer.from("hello ")), Buffer.alloc(0)],
+      [cmd("18050000000000", Buffer.from("world")), Buffer.alloc(0)],
+      // execute stmt 5, flags 0, iterations 1, null bitmap 0, bound 1, type BLOB (0xfc); no value: long data.
+      [cmd("170500000000010000000001fc00"), ok(1)],
+      [cmd("04", Buffer.from("t\0")), Buffer.concat([columnDef(1), columnDef(2), eof(3)])],
+      [query("SELECT 2"), ok()],
+    ]),
+  );
+  const commands = events.filter((e): e is CommandEvent => e.type === "command");
+  assert.deepEqual(
+    commands.map((c) => c.kind),
+    [
+      "query",
+      "stmt_prepare",
+      "stmt_send_long_data",
+      "stmt_send_long_data",
+      "stmt_execute",
+      "field_list",
+      "query",
+    ],
+  );
+  assert.deepEqual(commands[4]!.params, ["hello world"]);
+  const fieldList = events.find((e) => e.type === "response" && e.kind === "field_list");
+  assert.equal((fieldList as { columns: number }).columns, 2);
+  assert.ok(events.some((e) => e.type === "response" && e.seq === commands[6]!.seq));
+});
+
+test("a payload longer than the limit resynchronises the session (overflow), and decoding goes on", () => {
+  const huge = Buffer.alloc(4);
+  huge.writeUIntLE(0xfffff0, 0, 3); // a 16 MB packet header, then nothing like it
+  const { events, decoder } = run(
+    conversation([
+      [query("SELECT 1"), ok()],
+      [Buffer.concat([huge, Buffer.from([3])]), Buffer.alloc(0)],
+      [query("SELECT 2"), ok()],
+    ]),
+    { maxPayloadLength: 1 << 20 },
+  );
+  assert.ok(events.some((e) => e.type === "resync" && e.reason === "overflow"));
+  assert.ok(decoder.stats.decodeErrors >= 1);
+  assert.ok(events.some((e) => e.type === "command" && e.sql === "SELECT 2"));
+});
+
+test("RST closes a session, and an idle one is closed after the idle timeout (capture time)", () => {
+  const segments = conversation([[query("SELECT 1"), ok()]]);
+  const last = segments.at(-1)!;
+  const rst: TimedSegment = {
+    ts: last.ts + 10,
+    segment: { ...segments[0]!.segment, seq: 0, payload: Buffer.alloc(0), flags: TcpFlag.RST },
+  };
+  const a = run([...segments, rst]);
+  assert.equal((a.events.at(-1) as { reason: string }).reason, "rst");
+
+  // Another connection's traffic 20 minutes later moves the capture clock past the idle timeout.
+  const later = conversation([[query("SELECT 2"), ok()]]).map((s) => ({
+    ts: s.ts + 20 * 60 * 1e6,
+    segment: {
+      ...s.segment,
+      srcPort: s.segment.srcPort === 3306 ? 3306 : 40001,
+      dstPort: s.segment.dstPort === 3306 ? 3306 : 40001,
+    },
+  }));
+  const b = run([...segments, ...later], { idleTimeoutUs: 60 * 1e6 });
+  const closes = b.events.filter((e) => e.type === "close");
+  assert.deepEqual(
+    closes.map((e) => [e.session, e.reason]),
+    [
+      [1, "idle"],
+      [2, "end"],
+    ],
+  );
+});

@@ -39,6 +39,8 @@ export interface QueryStatus {
   /** MariaDB Q_XID: the XID of a DDL logged as its own transaction. */
   xid?: bigint;
   gtidFlags3?: number;
+  /** With gtidFlags3 COMMIT/ROLLBACK ALTER: the sequence number of the START ALTER it completes. */
+  startAlterSeqNo?: bigint;
   /** First status-variable code this decoder does not know (parsing stopped there). */
   unknownCode?: number;
 }
@@ -179,7 +181,9 @@ function decodeStatusVars(r: ByteReader): QueryStatus {
         s.xid = r.u64("Q_XID");
         break;
       case Q.MARIADB_GTID_FLAGS3:
+        // the GTID's extra flags; COMMIT/ROLLBACK ALTER (4, 8) add the START ALTER's sequence number
         s.gtidFlags3 = r.u8("Q_GTID_FLAGS3");
+        if (s.gtidFlags3 & (4 | 8)) s.startAlterSeqNo = r.u64("Q_GTID_FLAGS3 sa_seq_no");
         break;
       default:
         s.unknownCode = code;

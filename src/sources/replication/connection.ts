@@ -84,9 +84,6 @@ export class MysqlConnection {
   private nextSequenceId = 0;
   private readonly highWaterMarkBytes: number;
   private paused = false;
-  private readonly closeListeners: ((e: SluiceError) => void)[] = [];
-  /** Bytes received from the server (after TLS), for metrics. */
-  bytesReceived = 0;
   /** When the last bytes arrived (ms since the epoch), to notice a silent connection. */
   lastReceivedAt = Date.now();
 
@@ -136,14 +133,8 @@ export class MysqlConnection {
     return "encrypted" in this.socket && this.socket.encrypted === true;
   }
 
-  /** Called once when the connection ends for any reason other than close(). */
-  onClose(listener: (e: SluiceError) => void): void {
-    this.closeListeners.push(listener);
-  }
-
   private attach(socket: Socket | TLSSocket): void {
     socket.on("data", (chunk: Buffer) => {
-      this.bytesReceived += chunk.length;
       this.lastReceivedAt = Date.now();
       try {
         this.parser.push(chunk);
@@ -189,7 +180,6 @@ export class MysqlConnection {
       this.waiter = undefined;
       w.reject(e);
     }
-    for (const l of this.closeListeners) l(e);
   }
 
   /**

@@ -22,6 +22,9 @@ export interface Checkpoint {
    * the source idle (heartbeats), the wall-clock time it was last known to be at the head.
    */
   processedTime: number;
+  /** Events read by the pipeline's runs so far, and the last run's rate (events/s) at the save. */
+  events?: number;
+  rate?: number;
   /** Wall-clock time of the save (ms). */
   updatedAt: number;
 }
@@ -105,7 +108,8 @@ class MysqlDb implements SqlDb {
 const SQLITE_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS cdc_checkpoint (
     name TEXT PRIMARY KEY, file TEXT NOT NULL, pos INTEGER NOT NULL, gtid TEXT,
-    timestamp INTEGER NOT NULL, processed_time INTEGER NOT NULL, updated_at INTEGER NOT NULL)`,
+    timestamp INTEGER NOT NULL, processed_time INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0, rate REAL NOT NULL DEFAULT 0)`,
   `CREATE TABLE IF NOT EXISTS cdc_range (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
     start_file TEXT NOT NULL, start_pos INTEGER NOT NULL, end_file TEXT NOT NULL, end_pos INTEGER NOT NULL,
@@ -116,7 +120,8 @@ const SQLITE_SCHEMA = [
 const MYSQL_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS cdc_checkpoint (
     name VARCHAR(191) NOT NULL PRIMARY KEY, file VARCHAR(255) NOT NULL, pos BIGINT UNSIGNED NOT NULL,
-    gtid VARCHAR(255) NULL, timestamp BIGINT NOT NULL, processed_time BIGINT NOT NULL, updated_at BIGINT NOT NULL
+    gtid VARCHAR(255) NULL, timestamp BIGINT NOT NULL, processed_time BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+    events BIGINT NOT NULL DEFAULT 0, rate DOUBLE NOT NULL DEFAULT 0
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
   `CREATE TABLE IF NOT EXISTS cdc_range (
     id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, name VARCHAR(191) NOT NULL,
@@ -127,12 +132,20 @@ const MYSQL_SCHEMA = [
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 ];
 
+/** Columns added after the first version of cdc_checkpoint: added to older tables on open. */
+const ADDED_COLUMNS: Array<[string, { sqlite: string; mysql: string }]> = [
+  ["events", { sqlite: "events INTEGER NOT NULL DEFAULT 0", mysql: "events BIGINT NOT NULL DEFAULT 0" }],
+  ["rate", { sqlite: "rate REAL NOT NULL DEFAULT 0", mysql: "rate DOUBLE NOT NULL DEFAULT 0" }],
+];
+
 interface CheckpointRow {
   file: string;
   pos: number;
   gtid: string | null;
   timestamp: number;
   processed_time: number;
+  events: number;
+  rate: number;
   updated_at: number;
 }
 
@@ -161,6 +174,12 @@ export class CheckpointStore {
     if (t.kind === "mysql") {
       const pool = await openMysqlPool(t.url, "checkpoint store");
       for (const ddl of MYSQL_SCHEMA) await pool.query(ddl);
+      const [cols] = await pool.query(
+        "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'cdc_checkpoint'",
+      );
+      const have = new Set((cols as Array<{ name: string }>).map((c) => c.name));
+      for (const [col, ddl] of ADDED_COLUMNS)
+        if (!have.has(col)) await pool.query(`ALTER TABLE cdc_checkpoint ADD COLUMN ${ddl.mysql}`);
       return new CheckpointStore(new MysqlDb(pool), "mysql");
     }
     let db: Database.Database;
@@ -181,12 +200,17 @@ export class CheckpointStore {
     // Checkpoints are rare (every N transactions) and must survive a power cut: full sync.
     db.pragma("synchronous = FULL");
     for (const ddl of SQLITE_SCHEMA) db.exec(ddl);
+    const have = new Set(
+      (db.prepare("PRAGMA table_info(cdc_checkpoint)").all() as Array<{ name: string }>).map((c) => c.name),
+    );
+    for (const [col, ddl] of ADDED_COLUMNS)
+      if (!have.has(col)) db.exec(`ALTER TABLE cdc_checkpoint ADD COLUMN ${ddl.sqlite}`);
     return new CheckpointStore(new SqliteDb(db), "sqlite");
   }
 
   async load(name: string): Promise<Checkpoint | undefined> {
     const rows = await this.db.all<CheckpointRow>(
-      "SELECT file, pos, gtid, timestamp, processed_time, updated_at FROM cdc_checkpoint WHERE name = ?",
+      "SELECT file, pos, gtid, timestamp, processed_time, updated_at, events, rate FROM cdc_checkpoint WHERE name = ?",
       [name],
     );
     const r = rows[0];
@@ -197,14 +221,26 @@ export class CheckpointStore {
       gtid: r.gtid,
       timestamp: Number(r.timestamp),
       processedTime: Number(r.processed_time),
+      events: Number(r.events),
+      rate: Number(r.rate),
       updatedAt: Number(r.updated_at),
     };
   }
 
   async save(name: string, cp: Omit<Checkpoint, "updatedAt">, db: SqlDb = this.db): Promise<void> {
     await db.run(
-      "REPLACE INTO cdc_checkpoint (name, file, pos, gtid, timestamp, processed_time, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      [name, cp.file, cp.offset, cp.gtid, cp.timestamp, cp.processedTime, Date.now()],
+      "REPLACE INTO cdc_checkpoint (name, file, pos, gtid, timestamp, processed_time, updated_at, events, rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      [
+        name,
+        cp.file,
+        cp.offset,
+        cp.gtid,
+        cp.timestamp,
+        cp.processedTime,
+        Date.now(),
+        cp.events ?? 0,
+        cp.rate ?? 0,
+      ],
     );
   }
 

@@ -101,7 +101,15 @@ export async function planRanges(
   await checkpoints.addRanges(
     name,
     planned.map((r) => ({ ...r, currentTime: bound, eventsTotal: r.events })),
-    { file: head.file, offset: head.offset, gtid: null, timestamp: now, processedTime: now },
+    {
+      file: head.file,
+      offset: head.offset,
+      gtid: null,
+      timestamp: now,
+      processedTime: now,
+      events: (cp?.events ?? 0) + planned.reduce((a, r) => a + r.events, 0),
+      rate: cp?.rate ?? 0,
+    },
   );
   return planned.length;
 }
@@ -194,6 +202,10 @@ export async function runPartitioned(o: PartitionedOptions): Promise<Partitioned
     await poll().catch(() => {});
     progress.stop();
   }
+  const end = await o.checkpoints.load(o.name);
+  const secs = (Date.now() - t0) / 1000;
+  if (end && failed.length === 0 && !o.signal?.aborted && secs > 0)
+    await o.checkpoints.save(o.name, { ...end, rate: total / secs });
   if (failed.length > 0)
     throw new SluiceError(
       "CDC_RANGE_FAILED",

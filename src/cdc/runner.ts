@@ -154,6 +154,9 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
   let checkpoints = 0;
   let dirty = false;
   let eventsDone = opts.range?.eventsDoneBefore ?? 0;
+  const eventsAtStart = eventsDone;
+  const eventsBefore = checkpoint?.events ?? 0;
+  const startedMs = Date.now();
   const progress = (): CollectorProgress => ({
     events: transformer.stats.events,
     transactions: transformer.stats.transactions,
@@ -167,12 +170,15 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
     if (opts.range)
       await opts.checkpoints.saveRange(opts.range.id, resume.file, resume.offset, processedTime, eventsDone);
     else {
+      const secs = (Date.now() - startedMs) / 1000;
       const cp = {
         file: resume.file,
         offset: resume.offset,
         gtid: resume.gtid,
         timestamp: resume.timestamp,
         processedTime,
+        events: eventsBefore + (eventsDone - eventsAtStart),
+        rate: secs > 0 ? (eventsDone - eventsAtStart) / secs : 0,
       };
       await opts.checkpoints.save(name, cp);
       checkpoint = { ...cp, updatedAt: Date.now() };

@@ -295,7 +295,8 @@ export interface CdcStatus {
   processedUpToSeconds: number | null;
   lagSeconds: number | null;
   openRanges: Array<{ id: number; current: string; end: string; eventsDone: number; eventsTotal: number }>;
-  throughput: { eventsDone: number; eventsTotal: number } | null;
+  /** Events read by the pipeline so far and the last run's rate; events done/total of open ranges. */
+  throughput: { events: number; eventsPerSecond: number; rangeEventsDone: number; rangeEventsTotal: number };
   maxLagSeconds: number | null;
   lagExceeded: boolean;
 }
@@ -339,13 +340,12 @@ export async function readStatus(o: StatusOptions): Promise<CdcStatus> {
         eventsDone: r.eventsDone,
         eventsTotal: r.eventsTotal,
       })),
-      throughput:
-        ranges.length > 0
-          ? {
-              eventsDone: ranges.reduce((a, r) => a + r.eventsDone, 0),
-              eventsTotal: ranges.reduce((a, r) => a + r.eventsTotal, 0),
-            }
-          : null,
+      throughput: {
+        events: cp?.events ?? 0,
+        eventsPerSecond: Math.round(cp?.rate ?? 0),
+        rangeEventsDone: ranges.reduce((a, r) => a + r.eventsDone, 0),
+        rangeEventsTotal: ranges.reduce((a, r) => a + r.eventsTotal, 0),
+      },
       maxLagSeconds: maxLag,
       // No checkpoint at all is as late as it gets.
       lagExceeded: maxLag !== null && (lag === null || lag > maxLag),
@@ -366,7 +366,8 @@ async function statusCommand(o: StatusOptions, cmd: Command): Promise<number> {
       `checkpoint     ${s.checkpoint ? `${s.checkpoint.file}:${s.checkpoint.offset}${s.checkpoint.gtid ? ` (${s.checkpoint.gtid})` : ""}, saved ${s.checkpoint.updatedAt}` : "none"}`,
       `processed up to ${s.processedUpTo ?? "-"}`,
       `lag            ${s.lagSeconds === null ? "-" : formatDuration(s.lagSeconds * 1000)}${s.maxLagSeconds !== null ? ` (bound ${formatDuration(s.maxLagSeconds * 1000)}${s.lagExceeded ? ", EXCEEDED" : ""})` : ""}`,
-      `open ranges    ${s.openRanges.length}${s.throughput ? ` (${formatCount(s.throughput.eventsDone)}/${formatCount(s.throughput.eventsTotal)} events)` : ""}`,
+      `throughput     ${formatCount(s.throughput.eventsPerSecond)} events/s in the last run, ${formatCount(s.throughput.events)} events in all`,
+      `open ranges    ${s.openRanges.length}${s.openRanges.length > 0 ? ` (${formatCount(s.throughput.rangeEventsDone)}/${formatCount(s.throughput.rangeEventsTotal)} events)` : ""}`,
       ...s.openRanges.map(
         (r) => `  #${r.id} at ${r.current} to ${r.end}: ${r.eventsDone}/${r.eventsTotal} events`,
       ),

@@ -113,9 +113,11 @@ test("add, drop and reorder columns mid-run: names stay right; history row/table
     head: { file: string; offset: number };
     checkpoint: { file: string; offset: number };
     lagExceeded: boolean;
+    throughput: { events: number; eventsPerSecond: number };
   };
   assert.deepEqual(s.checkpoint.offset, s.head.offset);
   assert.equal(s.lagExceeded, false);
+  assert.ok(s.throughput.events > 0 && s.throughput.eventsPerSecond > 0);
   const late = sluice(["cdc", "status", "--store", store, "--name", "never-ran", "--max-lag", "5m"]);
   assert.equal(late.status, 3, late.stderr);
 });

@@ -136,3 +136,27 @@ test("checkpoint store: save/load survives reopening; ranges are durable; the la
   assert.deepEqual(await again.ranges("other"), []);
   await again.close();
 });
+
+test("checkpoint store: an older table without events/rate is upgraded on open; both are kept", async () => {
+  const path = join(dir, "old.db");
+  const Database = (await import("better-sqlite3")).default;
+  const old = new Database(path);
+  old.exec(`CREATE TABLE cdc_checkpoint (name TEXT PRIMARY KEY, file TEXT NOT NULL, pos INTEGER NOT NULL, gtid TEXT,
+    timestamp INTEGER NOT NULL, processed_time INTEGER NOT NULL, updated_at INTEGER NOT NULL)`);
+  old.prepare("INSERT INTO cdc_checkpoint VALUES ('p', 'bin.000001', 4, NULL, 1, 1, 1)").run();
+  old.close();
+  const cp = await CheckpointStore.open(`file:${path}`);
+  assert.equal((await cp.load("p"))!.events, 0);
+  await cp.save("p", {
+    file: "bin.000001",
+    offset: 99,
+    gtid: null,
+    timestamp: 2,
+    processedTime: 2,
+    events: 1234,
+    rate: 56.5,
+  });
+  const got = await cp.load("p");
+  assert.deepEqual([got!.offset, got!.events, got!.rate], [99, 1234, 56.5]);
+  await cp.close();
+});

@@ -5,7 +5,8 @@
  * - string, number, hex and bit literals become `?` (backquoted identifiers are kept as they are);
  * - comments go (`/* *\/`, `-- `, `#`), except that a version comment `/*!... *\/` keeps its body;
  * - whitespace collapses to one space; everything outside identifiers is lowercased;
- * - `IN (?, ?, ...)` becomes `in (?+)` and `VALUES (...), (...)` becomes `values (?+)`.
+ * - `IN (?, ?, ...)` becomes `in(?+)` and `VALUES (...), (...)` becomes `values(?+)` (pt-query-digest's
+ *   spelling: no space before a parenthesis).
  * One pass over the text, no regular expression over the whole statement except the two list folds.
  */
 export function fingerprint(sql: string): string {
@@ -86,8 +87,9 @@ export function fingerprint(sql: string): string {
     }
   }
   const spaced = out
+    // Like pt-query-digest: no space before "(" (count(*), in(?+), values(?+), t(a, b)).
+    .replace(/ ?\( ?/g, "(")
     .replace(/ ?, ?/g, ", ")
-    .replace(/ ?\( ?/g, " (")
     .replace(/ \)/g, ")")
     .replace(/ ?(<=>|<=|>=|<>|!=|=|<|>) ?/g, "$1")
     // A minus sign before a literal where no operand precedes it belongs to the literal.
@@ -120,9 +122,9 @@ function skipQuoted(sql: string, start: number, quote: string): number {
 
 function foldLists(s: string): string {
   return s
-    .replace(/\bin \(\?(?:, \?)*\)/g, "in (?+)")
+    .replace(/\bin\(\?(?:, \?)*\)/g, "in(?+)")
     .replace(
-      /\bvalues ?\((?:\?|null)(?:, (?:\?|null))*\)(?:, \((?:\?|null)(?:, (?:\?|null))*\))*/g,
-      "values (?+)",
+      /\bvalues\((?:\?|null)(?:, (?:\?|null))*\)(?:, \((?:\?|null)(?:, (?:\?|null))*\))*/g,
+      "values(?+)",
     );
 }

@@ -265,7 +265,10 @@ async function runLive(
 }
 
 interface DigestOptions {
-  pcap: string;
+  pcap?: string;
+  interface?: string;
+  filter: string;
+  duration?: number;
   port: number[];
   json?: boolean;
   top: number;
@@ -274,16 +277,38 @@ interface DigestOptions {
 async function runDigest(o: DigestOptions, cmd: Command): Promise<number> {
   await cliContext(cmd);
   exitQuietlyOnClosedStdout();
+  if (!o.pcap === !o.interface || (o.interface && o.duration === undefined))
+    throw new SluiceError(
+      "USAGE_DIGEST_SOURCE",
+      "give --pcap FILE, or --interface IF with --duration SECONDS",
+      {
+        hint: "sluice digest --pcap traffic.pcap, or sluice digest --interface lo --duration 60",
+      },
+    );
   const digest = new QueryDigest();
   const decoder = new CaptureDecoder((e) => digest.add(e), { serverPorts: serverPorts(o) });
-  await decodeFile(o.pcap, decoder);
+  const source = o.pcap ?? `${o.interface} (${o.filter}, ${o.duration} s)`;
+  if (o.pcap) await decodeFile(o.pcap, decoder);
+  else {
+    const live = new LiveCapture({ interface: o.interface!, filter: o.filter }, (f) => decoder.frame(f));
+    const timer = setTimeout(() => void live.stop(), o.duration! * 1000);
+    const stop = () => void live.stop();
+    process.once("SIGINT", stop);
+    try {
+      await live.done;
+    } finally {
+      clearTimeout(timer);
+      process.off("SIGINT", stop);
+    }
+    decoder.finish();
+  }
   const rows = digest.rows(o.top);
   const s = decoder.stats;
   const spanUs = (s.lastTs ?? 0) - (s.firstTs ?? 0);
   if (o.json) {
     process.stdout.write(
       `${JSON.stringify({
-        file: o.pcap,
+        source,
         span_us: spanUs,
         commands: digest.commands,
         distinct: digest.distinct,
@@ -296,7 +321,7 @@ async function runDigest(o: DigestOptions, cmd: Command): Promise<number> {
   }
   const total = digest.totalUs || 1;
   const lines = [
-    `# ${o.pcap}: ${formatCount(digest.commands)} commands, ${formatCount(digest.distinct)} distinct, ${formatCount(s.sessionsNew)} sessions over ${(spanUs / 1e6).toFixed(3)} s, response time ${ms(digest.totalUs)}`,
+    `# ${source}: ${formatCount(digest.commands)} commands, ${formatCount(digest.distinct)} distinct, ${formatCount(s.sessionsNew)} sessions over ${(spanUs / 1e6).toFixed(3)} s, response time ${ms(digest.totalUs)}`,
     `# ${s.resyncs} resyncs, ${s.gaps} gaps, ${s.tlsSessions} TLS sessions skipped`,
     "",
     " rank    total    %    count      p50      p99      max  errors     rows  fingerprint",
@@ -373,8 +398,18 @@ TLS sessions are detected, counted and skipped (their content cannot be decoded)
     .description(
       "Summarise a capture by query fingerprint (literals -> ?, IN lists folded): count, total/p50/p99/max response time, errors, rows",
     )
-    .requiredOption("--pcap <file>", "the pcap or pcapng file")
-    .option("--port <port>", "MySQL server port (repeatable); default 3306", portList)
+    .option("--pcap <file>", "the pcap or pcapng file")
+    .option(
+      "-i, --interface <name>",
+      "capture live on this interface for --duration seconds instead (tcpdump)",
+    )
+    .option("--filter <bpf>", "BPF filter for live capture", "tcp port 3306")
+    .option("--duration <seconds>", "live: how long to capture", intOption("--duration"))
+    .option(
+      "--port <port>",
+      "MySQL server port (repeatable); default: the port in --filter, else 3306",
+      portList,
+    )
     .option("--json", "one JSON document")
     .addOption(
       new Option("--top <n>", "show the N queries with the most total response time")

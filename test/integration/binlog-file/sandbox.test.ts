@@ -128,3 +128,29 @@ test("query text in a latin1 session decodes as the server stored it", async () 
   const [row] = await sandbox.query<{ a: string }>("SELECT a FROM b.t WHERE id = 300");
   assert.equal(row!.a, "café crème");
 });
+
+test("statement format: user variables, INSERT_ID and LAST_INSERT_ID come before their statement", async () => {
+  const { file } = await head();
+  const conn = await mysql.createConnection({ uri: sandbox.url, charset: "UTF8MB4_UNICODE_CI" });
+  try {
+    await conn.query("SET SESSION binlog_format = 'STATEMENT'");
+    await conn.query(
+      "CREATE TABLE b.uv (id INT AUTO_INCREMENT PRIMARY KEY, s VARCHAR(40), d DECIMAL(10,3), n BIGINT)",
+    );
+    await conn.query("SET @s = 'crème', @d = 12.345, @n = -42, @z = NULL");
+    await conn.query("INSERT INTO b.uv (s, d, n) VALUES (@s, @d, @n), (IFNULL(@z, 'z'), NULL, NULL)");
+  } finally {
+    await conn.end();
+  }
+  await sandbox.query("FLUSH BINARY LOGS");
+  const events = await readAll(file);
+  const vars = new Map<string, unknown>();
+  for (const e of events) if (e.type === "user_var") vars.set(e.name, e.isNull ? null : e.value);
+  assert.equal(vars.get("s"), "crème");
+  assert.equal(vars.get("d"), "12.345");
+  assert.equal(vars.get("n"), -42n);
+  assert.equal(vars.get("z"), null);
+  const insert = events.findIndex((e) => e.type === "query" && e.query.startsWith("INSERT INTO b.uv"));
+  assert.equal(events[insert - 1]!.type, "user_var");
+  assert.ok(events.slice(0, insert).some((e) => e.type === "intvar" && e.kind === "insert_id"));
+});

@@ -167,3 +167,38 @@ test("an unknown event type is passed on with its bytes and the stream goes on",
   });
   assert.equal(r.events.length, events.length + 1);
 });
+
+test("user variables with random values of every type: decoded or a SluiceError", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 5 }),
+      fc.constantFrom(8, 33, 45, 63, 255, 9999),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.boolean(),
+      (valueType, charset, value, withFlags) => {
+        const name = Buffer.from("v");
+        const body = Buffer.alloc(4 + name.length + 1 + 1 + 4 + 4 + value.length + (withFlags ? 1 : 0));
+        let p = body.writeUInt32LE(name.length, 0);
+        p += name.copy(body, p);
+        body[p++] = 0;
+        body[p++] = valueType;
+        p = body.writeUInt32LE(charset, p);
+        p = body.writeUInt32LE(value.length, p);
+        p += Buffer.from(value).copy(body, p);
+        if (withFlags) body[p] = 1;
+        const ev = Buffer.alloc(19 + body.length);
+        ev[4] = EventType.USER_VAR;
+        ev.writeUInt32LE(ev.length, 9);
+        body.copy(ev, 19);
+        try {
+          const out = new BinlogEventDecoder({ checksum: 0 }).decode(ev, { file: "f.000001", offset: 4 });
+          JSON.stringify(eventToJson(out));
+          eventToText(out);
+        } catch (error) {
+          onlySluiceErrors(error);
+        }
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});

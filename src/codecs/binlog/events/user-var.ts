@@ -1,11 +1,14 @@
 import type { ByteReader } from "../reader.ts";
+import { charsetOfCollation, decodeText } from "../rows/charsets.ts";
+import { decimalBinarySize, decodeDecimal } from "../rows/decimal.ts";
 
 /**
  * USER_VAR_EVENT (14): a user variable the next statement reads.
  *   name_len u32 | name | is_null u8
  *   | if not null: value_type u8 (0 string, 1 real, 2 int, 3 row, 4 decimal) | charset u32
  *     | value_len u32 | value | [flags u8: 1 = UNSIGNED]
- * Decimals are precision u8 | scale u8 | MySQL binary decimal; they are kept as raw bytes here.
+ * Decimals are precision u8 | scale u8 | MySQL binary decimal (decoded to their exact string). Strings
+ * are decoded for utf8/latin1/ascii charsets and kept as bytes for the others (binary included).
  */
 export interface UserVarData {
   type: "user_var";
@@ -36,8 +39,16 @@ export function decodeUserVar(r: ByteReader): UserVarData {
   const unsigned = (flags & 1) !== 0;
   const valueType = TYPES[t] ?? "unknown";
   let value: UserVarData["value"] = raw;
-  if (valueType === "string") value = raw.toString(charset === 63 ? "latin1" : "utf8");
-  else if (valueType === "real" && raw.length === 8) value = raw.readDoubleLE(0);
+  if (valueType === "string") {
+    const cs = charsetOfCollation(charset);
+    if (cs.startsWith("utf8") || cs === "latin1" || cs === "ascii")
+      value = decodeText(raw, 0, raw.length, cs);
+  } else if (valueType === "decimal" && raw.length >= 2) {
+    const precision = raw[0]!;
+    const scale = raw[1]!;
+    if (scale <= precision && decimalBinarySize(precision, scale) <= raw.length - 2)
+      value = decodeDecimal(raw, 2, precision, scale);
+  } else if (valueType === "real" && raw.length === 8) value = raw.readDoubleLE(0);
   else if (valueType === "int" && raw.length === 8)
     value = unsigned ? raw.readBigUInt64LE(0) : raw.readBigInt64LE(0);
   return { type: "user_var", name, isNull, valueType, charset, value, unsigned };

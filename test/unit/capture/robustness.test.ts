@@ -387,3 +387,65 @@ test("RST closes a session, and an idle one is closed after the idle timeout (ca
     ],
   );
 });
+
+test("CLIENT_DEPRECATE_EOF negotiated: result sets end with an OK (0xFE), prepares send no EOFs", () => {
+  const greeting = Buffer.concat([
+    Buffer.from([10]),
+    Buffer.from("11.4.0-MariaDB\0"),
+    Buffer.from([9, 0, 0, 0]),
+    Buffer.alloc(8, 0x41),
+    Buffer.from([0]),
+    Buffer.from([0xff, 0xff]),
+    Buffer.from([45, 2, 0, 0xff, 0x81, 21]),
+    Buffer.alloc(10),
+    Buffer.alloc(13, 0x42),
+    Buffer.from("mysql_native_password\0"),
+  ]);
+  const caps = 0x200 | 0x8000 | 0x80000 | 0x1000000 | 0x8; // PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH, DEPRECATE_EOF, CONNECT_WITH_DB
+  const response = Buffer.alloc(32);
+  response.writeUInt32LE(caps, 0);
+  const handshake = Buffer.concat([
+    response,
+    Buffer.from("app\0"),
+    Buffer.from([0]),
+    Buffer.from("shop\0mysql_native_password\0"),
+  ]);
+  const okAuth = encodePacket(Buffer.from("00000002000000", "hex"), 2);
+  const columnDef = (seq: number) =>
+    encodePacket(Buffer.from("0364656604736c6963017401740161016100", "hex"), seq);
+  const row = (seq: number) => encodePacket(Buffer.from("0161", "hex"), seq);
+  const terminator = (seq: number) => encodePacket(Buffer.from("fe000002000000", "hex"), seq);
+  const colCount = encodePacket(Buffer.from([1]), 1);
+  const prepareOk = encodePacket(Buffer.from("00070000000100010000000000", "hex"), 1);
+  // Handshake first (the greeting goes server -> client before anything else).
+  const segments = conversation([
+    [Buffer.alloc(0), encodePacket(greeting, 0)],
+    [encodePacket(handshake, 1), okAuth],
+    [query("SELECT a FROM t"), Buffer.concat([colCount, columnDef(2), row(3), row(4), terminator(5)])],
+    [query("SELECT a FROM t WHERE 0"), Buffer.concat([colCount, columnDef(2), terminator(3)])],
+    [
+      encodePacket(Buffer.from("\x16SELECT ?", "latin1"), 0),
+      Buffer.concat([prepareOk, columnDef(2), columnDef(3)]),
+    ],
+    [query("SELECT 1"), ok()],
+  ]).filter((s) => s.segment.payload.length > 0);
+  // A SYN first, so the handshake is followed from its start.
+  const syn: TimedSegment = {
+    ts: segments[0]!.ts - 1,
+    segment: { ...segments[1]!.segment, seq: 999, payload: Buffer.alloc(0), flags: TcpFlag.SYN },
+  };
+  const { events, decoder } = run([syn, ...segments]);
+  assert.equal(decoder.stats.decodeErrors, 0);
+  const connect = events.find((e): e is ConnectEvent => e.type === "connect")!;
+  assert.deepEqual([connect.user, connect.db, connect.midStream], ["app", "shop", false]);
+  const responses = events.filter((e) => e.type === "response");
+  assert.deepEqual(
+    responses.map((r) => [r.kind, r.columns, r.rows, r.statementId ?? null]),
+    [
+      ["query", 1, 2, null],
+      ["query", 1, 0, null],
+      ["stmt_prepare", 1, 0, 7],
+      ["query", 0, 0, null],
+    ],
+  );
+});

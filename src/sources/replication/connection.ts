@@ -182,6 +182,11 @@ export class MysqlConnection {
     }
   }
 
+  /** Bytes of received packets waiting for the consumer. */
+  get bufferedBytes(): number {
+    return this.inboxBytes;
+  }
+
   /**
    * How long the server has been silent (ms): 0 while packets wait for the consumer or reading is
    * paused, since then the consumer, not the server, is what holds the stream.

@@ -69,6 +69,8 @@ export interface StreamStatus {
   gtidState: string | undefined;
   lagSeconds: number | undefined;
   reconnects: number;
+  /** Bytes of events received and not yet taken by the consumer (bounded by highWaterMarkBytes). */
+  bufferedBytes: number;
 }
 
 const DEFAULT_HEARTBEAT_SECONDS = 15;
@@ -148,6 +150,7 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
           : {}),
       allowPublicKeyRetrieval:
         options.allowPublicKeyRetrieval ?? params.get("allowPublicKeyRetrieval") === "true",
+      ...(options.highWaterMarkBytes === undefined ? {} : { highWaterMarkBytes: options.highWaterMarkBytes }),
     };
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
     if (options.signal?.aborted) this.closed = true;
@@ -161,6 +164,7 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
       gtidState: this.cursor?.gtidState,
       lagSeconds: this.lag,
       reconnects: this.reconnects,
+      bufferedBytes: this.conn?.bufferedBytes ?? 0,
     };
   }
 

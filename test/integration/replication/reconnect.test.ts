@@ -153,6 +153,27 @@ test("resuming by GTID state (a start position naming a domain this server lacks
   }
 });
 
+test("a slow consumer holds the server back: what waits in memory stays near the read-ahead bound", async () => {
+  const highWaterMarkBytes = 256 * 1024;
+  const stream = openBinlogStream(sb.replicationUrl, {
+    start: "earliest",
+    stop: "head",
+    heartbeatSeconds: 0,
+    highWaterMarkBytes,
+  });
+  let maxBuffered = 0;
+  let events = 0;
+  for await (const _ of stream) {
+    maxBuffered = Math.max(maxBuffered, stream.status.bufferedBytes);
+    // Slow: a macrotask per event, so the socket delivers much faster than this loop takes.
+    if (++events % 4 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.ok(events > 1000);
+  // Without backpressure the ~15 MB binlog would pile up here; with it, one socket read past the bound.
+  assert.ok(maxBuffered > 0);
+  assert.ok(maxBuffered < highWaterMarkBytes + 256 * 1024, `buffered up to ${maxBuffered} bytes`);
+});
+
 test("without reconnect, a lost connection is an error naming the server", async () => {
   const r = await relay(sb.port);
   try {

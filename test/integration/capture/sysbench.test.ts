@@ -99,8 +99,10 @@ test("sysbench oltp_read_write captured live: as many commands decoded as the ge
     const answered = events.filter((e) => e.type === "response" && e.kind === "stmt_execute").length;
     assert.equal(answered, executes);
   } else {
-    // The kernel dropped packets (an overloaded machine): the loss must show as gaps, never as extra commands.
-    assert.ok(decoder.stats.gaps > 0);
+    // The kernel dropped packets (an overloaded machine): never an extra command, and any command
+    // missing must show as a gap (drops of bare ACKs lose nothing).
     for (const [name, n] of decoded) assert.ok(n <= (logged.get(name) ?? 0), name);
+    const short = [...logged].some(([name, n]) => (decoded.get(name) ?? 0) < n);
+    if (short) assert.ok(decoder.stats.gaps > 0);
   }
 });

@@ -3,7 +3,7 @@ import { decodeText, isTextCharset, isValidUtf8, utf8Text } from "./charsets.ts"
 import { decimalBinarySize, decodeDecimal } from "./decimal.ts";
 import { jsonBinaryToText } from "./json-binary.ts";
 import { formatInet4, formatInet6, formatUuid } from "./mariadb-types.ts";
-import { stringRealTypeAndLength } from "./table-map.ts";
+import { stringFieldLength } from "./table-map.ts";
 import {
   datetime2Size,
   decodeDate,
@@ -239,18 +239,18 @@ export function decodeCell(buf: Buffer, c: Cursor, col: ColumnDef): CellValue {
       return stringCell(buf, s, s + len, col);
     }
     case ColumnType.STRING: {
-      const { length } = stringRealTypeAndLength(col.meta);
+      const length = stringFieldLength(col.meta);
       const len = lengthPrefix(buf, c, col, length > 255 ? 2 : 1);
       const s = take(c, col, len);
       return fixedStringCell(buf, s, s + len, col, length);
     }
     case ColumnType.ENUM: {
-      const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
+      const n = col.type === ColumnType.STRING ? stringFieldLength(col.meta) : col.meta & 0xff;
       const p = take(c, col, n);
       return enumCell(n === 1 ? buf[p]! : buf.readUInt16LE(p), col);
     }
     case ColumnType.SET: {
-      const n = col.type === ColumnType.STRING ? stringRealTypeAndLength(col.meta).length : col.meta & 0xff;
+      const n = col.type === ColumnType.STRING ? stringFieldLength(col.meta) : col.meta & 0xff;
       return setCell(uintLE(buf, take(c, col, n), n), col);
     }
     case ColumnType.BLOB:

@@ -93,14 +93,19 @@ function decodeLatin1(buf: Buffer, start: number, end: number): string {
 }
 
 function decodeUtf16BE(buf: Buffer, start: number, end: number): string {
-  const swapped = Buffer.from(buf.subarray(start, end));
+  // A damaged value may have an odd length: the stray byte becomes U+FFFD rather than an exception.
+  const even = end - ((end - start) & 1);
+  const swapped = Buffer.from(buf.subarray(start, even));
   swapped.swap16();
-  return swapped.toString("utf16le");
+  return swapped.toString("utf16le") + (even < end ? "\ufffd" : "");
 }
 
 function decodeUtf32(buf: Buffer, start: number, end: number): string {
   let s = "";
-  for (let i = start; i + 4 <= end; i += 4) s += String.fromCodePoint(buf.readUInt32BE(i));
+  for (let i = start; i + 4 <= end; i += 4) {
+    const cp = buf.readUInt32BE(i);
+    s += cp <= 0x10ffff ? String.fromCodePoint(cp) : "\ufffd";
+  }
   return s;
 }
 

@@ -74,6 +74,13 @@ export function stringRealTypeAndLength(meta: number): { realType: number; lengt
   return { realType: byte0, length: byte1 };
 }
 
+/** The byte length part of stringRealTypeAndLength, without allocating (the row decoder's hot path). */
+export function stringFieldLength(meta: number): number {
+  if (meta < 256) return meta;
+  const byte0 = meta >> 8;
+  return (byte0 & 0x30) !== 0x30 ? (meta & 0xff) | (((byte0 & 0x30) ^ 0x30) << 4) : meta & 0xff;
+}
+
 /**
  * Columns that SIGNEDNESS has a bit for. MariaDB writes one for every column whose field has a sign
  * (its Binlog_type_info), which includes YEAR (a TINYINT underneath); MySQL only for the types below.

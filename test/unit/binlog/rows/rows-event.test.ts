@@ -301,7 +301,8 @@ test("fuzzed table maps of every column type with random row bytes fail only wit
       fc.array(column, { minLength: 1, maxLength: 6 }),
       fc.uint8Array({ maxLength: 80 }),
       fc.constantFrom(23, 24, 25),
-      (cols, rowBytes, type) => {
+      fc.constantFrom(8, 26, 35, 45, 54, 56, 60, 63, 255, 2304),
+      (cols, rowBytes, type, collation) => {
         const metas: Buffer[] = [];
         for (const c of cols) {
           const len = metadataLength(c.type);
@@ -317,6 +318,13 @@ test("fuzzed table maps of every column type with random row bytes fail only wit
           lenenc(meta.length),
           meta,
           Buffer.from([0xff]),
+          // DEFAULT_CHARSET for the character columns, ENUM_AND_SET_DEFAULT_CHARSET for the others
+          Buffer.from([2]),
+          lenenc(lenenc(collation).length),
+          lenenc(collation),
+          Buffer.from([10]),
+          lenenc(lenenc(collation).length),
+          lenenc(collation),
         ]);
         try {
           const m = decodeTableMapEvent(map, ctx, at);

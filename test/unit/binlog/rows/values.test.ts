@@ -262,3 +262,17 @@ test("charsets: collation ids of both servers, MySQL's latin1 (cp1252), UTF-16/3
   assert.equal(decodeText(Buffer.from("0001f600000000e9", "hex"), 0, 8, "utf32"), "😀é");
   assert.equal(decodeText(Buffer.from("00e920ac", "hex"), 0, 4, "ucs2"), "é€");
 });
+
+test("damaged UTF-16/UTF-32 bytes decode with U+FFFD instead of throwing", () => {
+  assert.equal(decodeText(Buffer.from("00e900", "hex"), 0, 3, "utf16"), "é\ufffd");
+  assert.equal(decodeText(Buffer.from("00110000", "hex"), 0, 4, "utf32"), "\ufffd");
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.constantFrom("utf16", "ucs2", "utf32", "utf16le", "latin1"),
+      (b, cs) => {
+        decodeText(Buffer.from(b), 0, b.length, cs);
+      },
+    ),
+  );
+});

@@ -179,6 +179,7 @@ test("query status variables: known ones decoded, an unknown code stops their pa
     Buffer.from([0, 0, 0, 0]),
     Buffer.from([5, 6]), // Q_TIME_ZONE
     Buffer.from("+00:00"),
+    Buffer.from([0x83, 1, 45, 0, 224, 0]), // MariaDB 11.5 writes Q_CHARACTER_SET_COLLATIONS before Q_CHARSET
     Buffer.from([4, 33, 0, 8, 0, 45, 0]), // Q_CHARSET
     Buffer.from([0x77, 1, 2, 3]), // unknown code 0x77, then bytes whose meaning is unknown
   ]);
@@ -198,5 +199,6 @@ test("query status variables: known ones decoded, an unknown code stops their pa
   assert.equal(q.status.timeZone, "+00:00");
   assert.equal(q.status.charsetClient, 33);
   assert.equal(q.status.collationServer, 45);
+  assert.deepEqual(q.status.characterSetCollations, [[45, 224]]);
   assert.equal(q.status.unknownCode, 0x77);
 });

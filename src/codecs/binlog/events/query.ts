@@ -41,6 +41,8 @@ export interface QueryStatus {
   gtidFlags3?: number;
   /** With gtidFlags3 COMMIT/ROLLBACK ALTER: the sequence number of the START ALTER it completes. */
   startAlterSeqNo?: bigint;
+  /** MariaDB 11.2+ character_set_collations: [charset id, default collation id] pairs. */
+  characterSetCollations?: Array<[number, number]>;
   /** First status-variable code this decoder does not know (parsing stopped there). */
   unknownCode?: number;
 }
@@ -88,6 +90,7 @@ const Q = {
   MARIADB_HRNOW: 128,
   MARIADB_XID: 129,
   MARIADB_GTID_FLAGS3: 130,
+  MARIADB_CHARACTER_SET_COLLATIONS: 131,
 } as const;
 
 /** 254 in Q_UPDATED_DB_NAMES: more databases than the event lists (OVER_MAX_DBS_IN_EVENT_MTS). */
@@ -185,6 +188,18 @@ function decodeStatusVars(r: ByteReader): QueryStatus {
         s.gtidFlags3 = r.u8("Q_GTID_FLAGS3");
         if (s.gtidFlags3 & (4 | 8)) s.startAlterSeqNo = r.u64("Q_GTID_FLAGS3 sa_seq_no");
         break;
+      case Q.MARIADB_CHARACTER_SET_COLLATIONS: {
+        // MariaDB 11.2+: the session's character_set_collations, count u8 then (charset u16, collation u16)
+        const n = r.u8("Q_CHARACTER_SET_COLLATIONS count");
+        const pairs: Array<[number, number]> = [];
+        for (let i = 0; i < n; i++)
+          pairs.push([
+            r.u16("Q_CHARACTER_SET_COLLATIONS charset"),
+            r.u16("Q_CHARACTER_SET_COLLATIONS collation"),
+          ]);
+        s.characterSetCollations = pairs;
+        break;
+      }
       default:
         s.unknownCode = code;
         r.rest();

@@ -1,14 +1,13 @@
-import { createReadStream, statSync } from "node:fs";
 import { type Command, CommanderError, Option } from "commander";
 import { CaptureDecoder, type CaptureDecoderOptions, type CaptureStats } from "../../capture/decoder.ts";
 import { QueryDigest } from "../../capture/digest.ts";
 import type { SessionEvent } from "../../capture/events.ts";
 import { LiveCapture } from "../../capture/live.ts";
 import { exposeCaptureMetrics } from "../../capture/metrics.ts";
+import { readCaptureFile } from "../../capture/pcap-file.ts";
 import { processlistSnapshot } from "../../capture/processlist.ts";
 import { EventPublisher } from "../../capture/publish.ts";
 import { formatParamValue } from "../../codecs/mysql/binary-values.ts";
-import { CaptureFileParser } from "../../codecs/pcap/reader.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { formatCount } from "../../core/units.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
@@ -139,20 +138,7 @@ async function decodeFile(
   decoder: CaptureDecoder,
   between?: () => Promise<void>,
 ): Promise<void> {
-  try {
-    statSync(file);
-  } catch {
-    throw new SluiceError("CAPTURE_NO_FILE", `no such capture file: ${file}`, {
-      context: { file },
-      hint: "record one with: tcpdump -i any -w FILE -s 0 'tcp port 3306'",
-    });
-  }
-  const parser = new CaptureFileParser((f) => decoder.frame(f), { file });
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
-    parser.push(chunk as Buffer);
-    if (between) await between();
-  }
-  parser.end();
+  await readCaptureFile(file, (f) => decoder.frame(f), between);
   decoder.finish();
 }
 

@@ -1,5 +1,5 @@
 import { SluiceError } from "../../../core/errors.ts";
-import { decodeDecimal } from "./decimal.ts";
+import { decimalBinarySize, decodeDecimal } from "./decimal.ts";
 import { ColumnType } from "./types.ts";
 
 /**
@@ -39,7 +39,11 @@ interface Frame {
   buf: Buffer;
   start: number;
   end: number;
+  /** Nesting depth of this container; MySQL refuses documents deeper than 100. */
+  depth: number;
 }
+
+const MAX_DEPTH = 100;
 
 function need(f: Frame, pos: number, n: number, what: string): void {
   if (pos < f.start || pos + n > f.end) fail(`${what} at ${pos - f.start} runs past the end of the document`);
@@ -54,7 +58,7 @@ export function jsonBinaryToText(
 ): string {
   if (end === start) return "null";
   try {
-    const f: Frame = { buf, start: start + 1, end };
+    const f: Frame = { buf, start: start + 1, end, depth: 0 };
     return value(f, buf[start]!, start + 1, end);
   } catch (e) {
     if (e instanceof JsonBinaryError)
@@ -152,7 +156,8 @@ function container(f: Frame, pos: number, end: number, large: boolean, isObject:
   const valueEntry = 1 + w;
   const headerLen = 2 * w + count * ((isObject ? keyEntry : 0) + valueEntry);
   if (headerLen > size) fail(`container of ${count} elements does not fit its ${size} bytes`);
-  const cf: Frame = { buf: b, start: pos, end: cend };
+  if (f.depth >= MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels`);
+  const cf: Frame = { buf: b, start: pos, end: cend, depth: f.depth + 1 };
   const parts: string[] = new Array(count);
   const valuesAt = pos + 2 * w + (isObject ? count * keyEntry : 0);
   for (let i = 0; i < count; i++) {
@@ -238,6 +243,13 @@ function opaque(b: Buffer, fieldType: number, p: number, len: number): string {
       if (len < 2) fail("opaque decimal without precision and scale");
       const precision = b[p]!;
       const scale = b[p + 1]!;
+      if (
+        precision < 1 ||
+        precision > 65 ||
+        scale > precision ||
+        len < 2 + decimalBinarySize(precision, scale)
+      )
+        fail(`opaque DECIMAL(${precision},${scale}) of ${len} bytes`);
       return decodeDecimal(b, p + 2, precision, scale);
     }
     case ColumnType.DATE:

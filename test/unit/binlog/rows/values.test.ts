@@ -276,3 +276,18 @@ test("damaged UTF-16/UTF-32 bytes decode with U+FFFD instead of throwing", () =>
     ),
   );
 });
+
+test("binary JSON deeper than MySQL's 100 levels is a SluiceError, not a stack overflow", () => {
+  const nested = (depth: number): Buffer => {
+    let inner = Buffer.from([0x00, 0x00, 0x04, 0x00]); // [] without its type byte
+    for (let i = 0; i < depth; i++) {
+      const size = 4 + 3 + inner.length;
+      inner = Buffer.concat([Buffer.from([1, 0, size & 0xff, size >> 8, 0x02, 7, 0]), inner]);
+    }
+    return Buffer.concat([Buffer.from([0x02]), inner]);
+  };
+  const ok = nested(99);
+  assert.equal(jsonBinaryToText(ok, 0, ok.length, () => ({})).length, 100 * 2);
+  const deep = nested(150);
+  assert.throws(() => jsonBinaryToText(deep, 0, deep.length, () => ({})), { code: "BINLOG_BAD_JSON", message: /deeper than 100/ });
+});

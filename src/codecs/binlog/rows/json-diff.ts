@@ -151,7 +151,12 @@ export function applyJsonDiffs(before: string, diffs: readonly JsonDiff[]): stri
   for (const d of diffs) {
     const legs = parsePath(d.path);
     if (legs === undefined) return undefined;
-    const value = d.value === undefined ? undefined : new Parser(d.value.text).value();
+    let value: Node | undefined;
+    try {
+      value = d.value === undefined ? undefined : new Parser(d.value.text).value();
+    } catch {
+      return undefined;
+    }
     if (legs.length === 0) {
       if (d.op !== "replace" || value === undefined) return undefined;
       root = value;

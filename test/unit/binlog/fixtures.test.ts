@@ -206,7 +206,7 @@ test("start and stop positions", async () => {
 test("several files are read in order with one decoder", async () => {
   const events: BinlogEvent[] = [];
   for await (const ev of readBinlogFiles({
-    files: [FIXTURES + "mariadb-bin.000001", FIXTURES + "json.binlog.000001"],
+    files: [`${FIXTURES}mariadb-bin.000001`, `${FIXTURES}json.binlog.000001`],
   }))
     events.push(ev);
   const files = [...new Set(events.map((e) => e.position.file))];

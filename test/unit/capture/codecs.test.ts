@@ -15,6 +15,7 @@ import { decodeIp, ipv6Address } from "../../../src/codecs/net/ip.ts";
 import { decodeLinkLayer, LinkType } from "../../../src/codecs/net/link.ts";
 import { decodeTcpFrame, encodeIpv4Tcp, TcpFlag } from "../../../src/codecs/net/tcp.ts";
 import { isSluiceError } from "../../../src/core/errors.ts";
+import { greetingPayload } from "./helpers.ts";
 
 const tcp = encodeIpv4Tcp({
   srcIp: "10.1.2.3",
@@ -261,18 +262,7 @@ test("compressed protocol frames: zlib and stored chunks, split anywhere", () =>
 });
 
 test("a TLS session is detected, counted and skipped", () => {
-  const greeting = Buffer.concat([
-    Buffer.from([10]),
-    Buffer.from("10.11.0-MariaDB\0"),
-    Buffer.from([7, 0, 0, 0]),
-    Buffer.alloc(8, 0x41),
-    Buffer.from([0]),
-    Buffer.from([0xff, 0xff]),
-    Buffer.from([45, 2, 0, 0xff, 0x81, 21]),
-    Buffer.alloc(10),
-    Buffer.alloc(13, 0x42),
-    Buffer.from("mysql_native_password\0"),
-  ]);
+  const greeting = greetingPayload("10.11.0-MariaDB", 7);
   const ssl = Buffer.alloc(32);
   ssl.writeUInt32LE(Capability.PROTOCOL_41 | Capability.SSL | Capability.SECURE_CONNECTION, 0);
   const seg = (fromClient: boolean, seq: number, payload: Buffer, flags: number = TcpFlag.ACK) =>

@@ -119,3 +119,21 @@ export function comparable(events: SessionEvent[]): unknown[] {
     return r;
   });
 }
+
+/** A protocol-10 server greeting (all capabilities of the low word, mysql_native_password). */
+export function greetingPayload(serverVersion: string, connectionId: number): Buffer {
+  const id = Buffer.alloc(4);
+  id.writeUInt32LE(connectionId);
+  return Buffer.concat([
+    Buffer.from([10]),
+    Buffer.from(`${serverVersion}\0`),
+    id,
+    Buffer.alloc(8, 0x41),
+    Buffer.from([0]),
+    Buffer.from([0xff, 0xff]),
+    Buffer.from([45, 2, 0, 0xff, 0x81, 21]),
+    Buffer.alloc(10),
+    Buffer.alloc(13, 0x42),
+    Buffer.from("mysql_native_password\0"),
+  ]);
+}

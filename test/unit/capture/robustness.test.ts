@@ -11,6 +11,7 @@ import {
   decodeFrames,
   FIXTURE_PORT,
   framesOf,
+  greetingPayload,
   readFrames,
   resegment,
   segmentsOf,
@@ -389,18 +390,7 @@ test("RST closes a session, and an idle one is closed after the idle timeout (ca
 });
 
 test("CLIENT_DEPRECATE_EOF negotiated: result sets end with an OK (0xFE), prepares send no EOFs", () => {
-  const greeting = Buffer.concat([
-    Buffer.from([10]),
-    Buffer.from("11.4.0-MariaDB\0"),
-    Buffer.from([9, 0, 0, 0]),
-    Buffer.alloc(8, 0x41),
-    Buffer.from([0]),
-    Buffer.from([0xff, 0xff]),
-    Buffer.from([45, 2, 0, 0xff, 0x81, 21]),
-    Buffer.alloc(10),
-    Buffer.alloc(13, 0x42),
-    Buffer.from("mysql_native_password\0"),
-  ]);
+  const greeting = greetingPayload("11.4.0-MariaDB", 9);
   const caps = 0x200 | 0x8000 | 0x80000 | 0x1000000 | 0x8; // PROTOCOL_41, SECURE_CONNECTION, PLUGIN_AUTH, DEPRECATE_EOF, CONNECT_WITH_DB
   const response = Buffer.alloc(32);
   response.writeUInt32LE(caps, 0);

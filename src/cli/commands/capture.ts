@@ -170,8 +170,20 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
   }
   const decoder = new CaptureDecoder(out, decoderOptions);
   let kernelCounters: () => Record<string, number> = () => ({});
+  // Rates over the last interval, as MRTE's collector printed them.
+  let last = { at: Date.now(), packets: 0, commands: 0 };
   const report = (final: boolean, extra: Record<string, number | string> = {}) => {
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - last.at) / 1000);
+    const rates = final
+      ? {}
+      : {
+          packetsPerSec: Math.round((decoder.stats.frames - last.packets) / seconds),
+          commandsPerSec: Math.round((decoder.stats.commands - last.commands) / seconds),
+        };
+    last = { at: now, packets: decoder.stats.frames, commands: decoder.stats.commands };
     const line = statsLine(decoder.stats, {
+      ...rates,
       ...extra,
       ...(publisher
         ? { published: publisher.stats().appended, queueDropped: publisher.stats().dropped }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CheckpointStore } from "../../../src/cdc/checkpoint.ts";
 import { runCollector } from "../../../src/cdc/runner.ts";
-import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { localBroker, type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { HistorySink, MysqlHistoryStore, openHistoryStore } from "../../../src/sinks/history/index.ts";
 import { StreamLogSink } from "../../../src/sinks/stream.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
@@ -99,4 +99,45 @@ test("stream-log sink: one record per row change, keyed by table and primary key
   assert.equal(first.v, 1);
   assert.equal(first.kind, "delete");
   assert.equal(records[0]!.key, `bench.tracked:${first.pk.id}`);
+});
+
+test("stream-log sink into RabbitMQ (the local broker): the same records, the same keys", async () => {
+  const broker = await localBroker("rabbitmq");
+  const stream = `sluice-cdc-${process.pid}-${Date.now()}`;
+  const url = `${broker.url}/${stream}`;
+  const checkpoints = await CheckpointStore.open(`file:${join(dir, "cp-amqp.db")}`);
+  const sink = await StreamLogSink.open(url);
+  await runCollector({
+    source: source.replicationUrl,
+    sink,
+    checkpoints,
+    start,
+    untilHead: true,
+    filter: { include: [TRACKED], kinds: ["bench.tracked=insert"] },
+  });
+  await sink.close();
+  await checkpoints.close();
+  const log = await openStreamLog(url);
+  try {
+    const want = (W.statements / 2) * W.rowsPerStatement;
+    assert.equal((await log.info(stream)).partitions[0]!.head, want - 1);
+    // A broker read hands out what has arrived; read on until every record is in.
+    const records: Awaited<ReturnType<typeof log.read>> = [];
+    while (records.length < want) {
+      const got = await log.read(stream, records.length, { max: want, waitMs: 5000 });
+      if (got.length === 0) break;
+      records.push(...got);
+    }
+    assert.equal(records.length, want);
+    assert.deepEqual(
+      records.map((r) => r.offset),
+      [...Array(want).keys()],
+    );
+    const env = JSON.parse(Buffer.from(records[0]!.value).toString()) as { kind: string; pk: { id: number } };
+    assert.equal(env.kind, "insert");
+    assert.equal(records[0]!.key, `bench.tracked:${env.pk.id}`);
+  } finally {
+    await log.deleteStream(stream);
+    await log.close();
+  }
 });

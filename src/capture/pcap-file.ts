@@ -6,7 +6,8 @@ import { CaptureDecoder, type CaptureDecoderOptions, type CaptureStats } from ".
 import type { SessionEvent } from "./events.ts";
 
 /**
- * Reads a pcap/pcapng file frame by frame (256 KiB chunks, bounded memory). `between` runs after each
+ * Reads a pcap/pcapng file (or standard input for "-", e.g. `tcpdump -w - | sluice capture --pcap -`)
+ * frame by frame (256 KiB chunks, bounded memory). `between` runs after each
  * chunk and is awaited: a slow consumer (a stream log under `block`) slows the reading.
  */
 export async function readCaptureFile(
@@ -14,8 +15,9 @@ export async function readCaptureFile(
   onFrame: (frame: CapturedFrame) => void,
   between?: () => Promise<void>,
 ): Promise<void> {
+  const fromStdin = file === "-";
   try {
-    statSync(file);
+    if (!fromStdin) statSync(file);
   } catch {
     throw new SluiceError("CAPTURE_NO_FILE", `no such capture file: ${file}`, {
       context: { file },
@@ -23,7 +25,8 @@ export async function readCaptureFile(
     });
   }
   const parser = new CaptureFileParser(onFrame, { file });
-  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+  const input = fromStdin ? process.stdin : createReadStream(file, { highWaterMark: 256 * 1024 });
+  for await (const chunk of input) {
     parser.push(chunk as Buffer);
     if (between) await between();
   }

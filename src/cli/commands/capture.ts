@@ -339,7 +339,10 @@ export function register(program: Command): void {
     .description(
       "Decode MySQL traffic into ordered session events (connect, command, response, close): from a pcap/pcapng file or live from an interface through tcpdump",
     )
-    .option("--pcap <file>", "read a pcap or pcapng file (tcpdump -w, tshark, -i any captures included)")
+    .option(
+      "--pcap <file>",
+      "read a pcap or pcapng file (tcpdump -w, tshark, -i any captures included); - reads standard input",
+    )
     .option(
       "-i, --interface <name>",
       "capture live on this interface (runs tcpdump; needs root or CAP_NET_RAW)",

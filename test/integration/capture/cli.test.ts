@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -33,6 +33,19 @@ test("sluice capture --pcap --json: events as JSON lines, final statistics on st
   assert.equal(events.filter((e) => e.type === "response" && !e.ok).length, 1);
   const stats = lines(r.stderr).find((l) => l.final);
   assert.equal(stats.stats.commands, 14);
+  // "-" reads standard input: tcpdump -w - | sluice capture --pcap -
+  const piped = spawnSync(
+    process.execPath,
+    ["bin/sluice.js", "capture", "--pcap", "-", "--port", "44991", "--json"],
+    {
+      cwd: root,
+      env,
+      encoding: "utf8",
+      input: readFileSync(fixture("cli.pcapng")),
+    },
+  );
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.deepEqual(lines(piped.stdout), events);
 });
 
 test("sluice capture --print and sluice digest for people; errors name the file", () => {

@@ -623,7 +623,14 @@ export class MysqlSession {
         p.resultSets++;
         p.columns += n;
         p.remaining = n;
-        p.state = n > 0 ? "columns" : "rows";
+        // MariaDB's MARIADB_CLIENT_CACHE_METADATA adds a "metadata follows" byte after the count;
+        // 0 means the client has the column definitions cached and none are sent (the EOF that
+        // ends them still is, unless DEPRECATE_EOF).
+        const countLength = payload[0]! < 0xfb ? 1 : payload[0] === 0xfc ? 3 : 4;
+        const metadataSkipped = payload.length === countLength + 1 && payload[countLength] === 0;
+        if (n === 0) p.state = "rows";
+        else if (!metadataSkipped) p.state = "columns";
+        else p.state = this.deprecateEof === true ? "rows" : "columns-eof";
         return false;
       }
       case "columns":

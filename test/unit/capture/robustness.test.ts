@@ -472,3 +472,35 @@ test("any reordering of segments within a direction's run decodes to the same ev
   );
   assert.ok(reordered > 0);
 });
+
+test("MariaDB cached metadata: a result set whose column definitions are skipped still counts its rows", () => {
+  const row = (seq: number) => encodePacket(Buffer.from("00000161", "hex"), seq); // binary row
+  const eof = (seq: number) => encodePacket(Buffer.from("fe00000200", "hex"), seq);
+  const { events } = run(
+    conversation([
+      [query("SELECT 1"), ok()],
+      // Column count 2, metadata follows = 0 (as libmariadb negotiates it): the EOF that ends the
+      // skipped definitions, then the rows.
+      [
+        encodePacket(Buffer.from("170100000000010000000000", "hex"), 0),
+        Buffer.concat([encodePacket(Buffer.from([2, 0]), 1), eof(2), row(3), eof(4)]),
+      ],
+      // The same with no rows: two EOFs in a row.
+      [
+        encodePacket(Buffer.from("170100000000010000000000", "hex"), 0),
+        Buffer.concat([encodePacket(Buffer.from([2, 0]), 1), eof(2), eof(3)]),
+      ],
+      [query("SELECT 2"), ok()],
+    ]),
+  );
+  const responses = events.filter((e) => e.type === "response");
+  assert.deepEqual(
+    responses.map((r) => [r.kind, r.columns, r.rows]),
+    [
+      ["query", 0, 0],
+      ["stmt_execute", 2, 1],
+      ["stmt_execute", 2, 0],
+      ["query", 0, 0],
+    ],
+  );
+});

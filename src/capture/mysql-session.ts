@@ -8,7 +8,13 @@ import {
 } from "../codecs/mysql/command.ts";
 import { CompressedFrameParser, looksLikeCompressedCommand } from "../codecs/mysql/compressed.ts";
 import { decodeClientHandshake } from "../codecs/mysql/handshake-response.ts";
-import { Capability, decodeErr, decodeOk, ServerStatus } from "../codecs/mysql/ok-err.ts";
+import {
+  Capability,
+  decodeErr,
+  decodeOk,
+  MARIADB_PROGRESS_ERRNO,
+  ServerStatus,
+} from "../codecs/mysql/ok-err.ts";
 import { type MysqlPacket, PacketParser } from "../codecs/mysql/packet.ts";
 import { messageOf } from "../core/errors.ts";
 import { parseInitialHandshake } from "../sources/replication/handshake.ts";
@@ -601,6 +607,10 @@ export class MysqlSession {
   /** Feeds one server packet to the response of `p`; true when the response is complete. */
   private onResponsePacket(p: PendingCommand, payload: Buffer): boolean {
     const first = payload[0];
+    // MariaDB progress reports (ALTER TABLE, LOAD DATA... for clients that asked) come as ERR packets
+    // with errno 0xFFFF in the middle of a response: not its end.
+    if (first === 0xff && payload.length >= 3 && payload.readUInt16LE(1) === MARIADB_PROGRESS_ERRNO)
+      return false;
     const terminator = first === 0xfe && payload.length < 0xffffff;
     switch (p.state) {
       case "start": {

@@ -504,3 +504,30 @@ test("MariaDB cached metadata: a result set whose column definitions are skipped
     ],
   );
 });
+
+test("MariaDB progress reports (ERR 0xFFFF) inside a response do not end it", () => {
+  // ERR 0xFFFF | stage 1 | max stage 1 | progress 50.000% (u24, thousandths) | lenenc "copy to tmp table"
+  const progress = encodePacket(
+    Buffer.concat([
+      Buffer.from("ffffff0101", "hex"),
+      Buffer.from([0x50, 0xc3, 0x00]),
+      Buffer.from([17]),
+      Buffer.from("copy to tmp table"),
+    ]),
+    1,
+  );
+  const done = encodePacket(Buffer.from([0, 5, 0, 2, 0, 0, 0]), 2);
+  const { events } = run(
+    conversation([
+      [query("SELECT 1"), ok()],
+      [query("ALTER TABLE t ADD c INT"), Buffer.concat([progress, done])],
+      [query("SELECT 2"), ok()],
+    ]),
+  );
+  const alter = events.find((e) => e.type === "response" && e.seq === 2);
+  assert.deepEqual(
+    [alter?.type === "response" && alter.ok, alter?.type === "response" && alter.affectedRows],
+    [true, 5],
+  );
+  assert.equal(events.filter((e) => e.type === "response").length, 3);
+});

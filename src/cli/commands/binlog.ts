@@ -19,6 +19,8 @@ interface ReadOptions {
 
 /** Files at least this big get a progress bar (on a terminal, when stdout is not one). */
 const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+/** Buffered lines are written at the latest this long after the first of them. */
+const IDLE_FLUSH_MS = 50;
 /** Output is written in batches of this many bytes. */
 const WRITE_BATCH = 1024 * 1024;
 
@@ -31,6 +33,7 @@ const WRITE_BATCH = 1024 * 1024;
 class BatchedWriter {
   private buf = Buffer.allocUnsafe(WRITE_BATCH);
   private used = 0;
+  private timer: NodeJS.Timeout | undefined;
   /** The reader went away (EPIPE, e.g. `| head`): stop decoding, nothing more can be shown. */
   closed = false;
   constructor(private readonly out: NodeJS.WritableStream) {
@@ -55,9 +58,22 @@ class BatchedWriter {
     }
     this.used += this.buf.write(s, this.used);
     this.buf[this.used++] = 0x0a;
+    // Lines must not sit in the batch while the source waits (--follow, a slow disk): flush soon
+    // after the last line unless the batch fills first.
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, IDLE_FLUSH_MS);
+      this.timer.unref();
+    }
   }
 
   async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     if (this.used === 0) return;
     const chunk = this.buf.subarray(0, this.used);
     this.buf = Buffer.allocUnsafe(WRITE_BATCH);

@@ -91,3 +91,49 @@ test("usage errors exit 2; a missing file exits 1 naming it", () => {
   assert.equal(m.code, 1);
   assert.match(m.stderr, /BINLOG_OPEN.*nonexistent/);
 });
+
+test("--follow prints events as the file grows and exits 0 on SIGINT", { timeout: 60_000 }, async () => {
+  const { spawn } = await import("node:child_process");
+  const { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "sluice-cli-follow-"));
+  let stop = () => {};
+  try {
+    const bytes = readFileSync(`${FIXTURES}mariadb-bin.000001`);
+    const file = join(dir, "mariadb-bin.000001");
+    writeFileSync(file, bytes.subarray(0, 400));
+    const child = spawn(process.execPath, ["bin/sluice.js", "binlog", "read", "--follow", file], {
+      cwd: ROOT,
+      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
+    });
+    stop = () => child.kill("SIGKILL");
+    let out = "";
+    const seen = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (out.split("\n").filter(Boolean).length >= n) resolve();
+          else setTimeout(check, 20);
+        };
+        check();
+      });
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await seen(4); // up to the GTID event; the annotate event at 372 is cut
+    appendFileSync(file, bytes.subarray(400));
+    await seen(13);
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { position: { offset: number } });
+    assert.equal(lines.length, 13);
+    assert.equal(lines[12]!.position.offset, 1043);
+  } finally {
+    stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -189,7 +189,16 @@ export function binlogCommand(program: Command): Command {
 Exit codes: 0 every event was read; 1 the file is damaged, truncated, encrypted or unreadable
 (everything before the damage is printed first, then the error with file and offset).`,
     )
-    .action(action(async (files: string[], opts: ReadOptions) => readCommand(files, opts)));
+    .action(
+      action(async (files: string[], opts: ReadOptions, cmd: Command) =>
+        readCommand(files, {
+          ...opts,
+          // --log-format json asks for machine-readable errors too
+          jsonErrors:
+            Boolean(opts.jsonErrors) || cmd.optsWithGlobals<{ logFormat?: string }>().logFormat === "json",
+        }),
+      ),
+    );
 
   return binlog;
 }

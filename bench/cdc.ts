@@ -15,9 +15,11 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CheckpointStore } from "../src/cdc/checkpoint.ts";
 import type { ChangeEnvelope, JsonValue } from "../src/cdc/envelope.ts";
+import { runCollector } from "../src/cdc/runner.ts";
 import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
-import { MysqlHistoryStore, SqliteHistoryStore } from "../src/sinks/history/index.ts";
+import { HistorySink, MysqlHistoryStore, SqliteHistoryStore } from "../src/sinks/history/index.ts";
 import type { HistoryCounts } from "../src/sinks/history/records.ts";
 import {
   expectedCounts,
@@ -228,6 +230,11 @@ const bench: BenchModule = {
     const [source, target] = await Promise.all([startMariadb(), startMariadb()]);
     const results: Measured[] = [];
     let zongjiSeconds = Number.NaN;
+    let inProcess: Measured = {
+      label: "1 (in-process)",
+      seconds: Number.NaN,
+      counts: { binlog: 0, row: 0, column: 0 },
+    };
     let zongjiCounts: HistoryCounts | undefined;
     let startupSeconds = 0;
     try {
@@ -295,6 +302,30 @@ const bench: BenchModule = {
       results.push({ label: "1 (MariaDB store)", seconds: r.seconds, counts: await mstore.counts() });
       await mstore.close();
       console.error(`1 worker, MariaDB store: ${r.seconds.toFixed(1)} s`);
+      // Sluice's collector in this process, like the zongji one below (no process start-up).
+      for (let i = 0; i < runs; i++) {
+        const path = join(dir, `inproc-${i}.db`);
+        const checkpoints = await CheckpointStore.open(`file:${path}`);
+        const sink = new HistorySink(new SqliteHistoryStore(path));
+        const t = performance.now();
+        await runCollector({
+          source: source.replicationUrl,
+          sink,
+          checkpoints,
+          start: `${start.file}:${start.offset}`,
+          untilHead: true,
+          filter: { include: [TRACKED] },
+          chunkRows: 100,
+        });
+        await sink.close();
+        const seconds = (performance.now() - t) / 1000;
+        await checkpoints.close();
+        const store = new SqliteHistoryStore(path);
+        const counts = await store.counts();
+        await store.close();
+        console.error(`in-process: ${seconds.toFixed(1)} s`, counts);
+        if (!(seconds > inProcess.seconds)) inProcess = { label: "1 (in-process)", seconds, counts };
+      }
       for (let i = 0; i < runs; i++) {
         const zpath = join(dir, `zongji-${i}.db`);
         const seconds = await zongjiCollector(source, start, head, zpath);
@@ -311,10 +342,11 @@ const bench: BenchModule = {
       await Promise.all([source.stop(), target.stop()]);
       rmSync(dir, { recursive: true, force: true });
     }
-    const sluice1 = results[0]!.seconds;
+    results.push(inProcess);
+    const sluice1 = inProcess.seconds;
     const rows = results.map((m) => {
       const workers = Number.parseInt(m.label, 10);
-      const seed = m.label.includes("MariaDB") ? undefined : SEED_SECONDS[workers];
+      const seed = m.label.includes("(") ? undefined : SEED_SECONDS[workers];
       return `| ${m.label} | ${fmt(m.seconds)} s | ${m.partitionMs !== undefined ? `${m.ranges} ranges, ${m.partitionMs} ms` : "-"} | ${seed !== undefined && !quick ? `${seed} s` : "-"} | ${seed !== undefined && !quick ? `${(seed / m.seconds).toFixed(1)}x` : "-"} | ${m.counts.binlog.toLocaleString("en-US")} / ${m.counts.row.toLocaleString("en-US")} / ${m.counts.column.toLocaleString("en-US")} ${same(m.counts, want) ? "(exact)" : "(WRONG)"} |`;
     });
     const markdown = `Workload: ${w.statements} INSERTs, ${w.statements} UPDATEs and ${w.statements} DELETEs of ${w.rowsPerStatement} rows, half on the tracked table; expected ${want.binlog.toLocaleString("en-US")} binlog / ${want.row.toLocaleString("en-US")} row / ${want.column.toLocaleString("en-US")} column records. Times are wall clock for the whole command, best of ${quick ? 1 : 2} runs (process start-up, ${fmt(startupSeconds)} s for \`sluice --version\`, included), embedded SQLite store unless said. Load average when the run began: ${load.toFixed(1)} (a shared machine: the figures move with it).
@@ -323,7 +355,7 @@ const bench: BenchModule = {
 |---|---|---|---|---|---|
 ${rows.join("\n")}
 
-Peer in the same run: a collector on @vlasky/zongji (its own table filter, chunks of 100, same SQLite store): ${fmt(zongjiSeconds)} s, ${zongjiCounts ? `${zongjiCounts.binlog.toLocaleString("en-US")} / ${zongjiCounts.row.toLocaleString("en-US")} / ${zongjiCounts.column.toLocaleString("en-US")} ${same(zongjiCounts, want) ? "(exact)" : "(WRONG)"}` : "-"}; zongji / Sluice (1 worker) = ${(zongjiSeconds / sluice1).toFixed(2)}x (> 1 = Sluice faster).
+Peer in the same run: a collector on @vlasky/zongji (its own table filter, chunks of 100, same SQLite store): ${fmt(zongjiSeconds)} s, ${zongjiCounts ? `${zongjiCounts.binlog.toLocaleString("en-US")} / ${zongjiCounts.row.toLocaleString("en-US")} / ${zongjiCounts.column.toLocaleString("en-US")} ${same(zongjiCounts, want) ? "(exact)" : "(WRONG)"}` : "-"}; zongji / Sluice in-process = ${(zongjiSeconds / sluice1).toFixed(2)}x (> 1 = Sluice faster; both in this process, same store, same chunking).
 
 The seed's figures are from a MacBook Pro (i5 2.7 GHz) with Docker MariaDB 10.0, history written to a third server; ranges of 10,000 events, as here. With this workload the binlog holds few ranges of that size, so more workers than ranges cannot help, and this machine has ${(await import("node:os")).cpus().length} cores.`;
     return {

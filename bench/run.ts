@@ -34,7 +34,7 @@ function machine(): string {
   } catch {}
   let mariadb = "";
   try {
-    mariadb = execSync("mariadbd --version", { encoding: "utf8" }).trim();
+    mariadb = execSync("mariadbd --version", { encoding: "utf8" }).trim().replace(/\s+/g, " ");
   } catch {}
   return `${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os}, Node ${process.version}${mariadb ? `, ${mariadb}` : ""}`;
 }

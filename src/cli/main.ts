@@ -3,14 +3,26 @@ import { Command, CommanderError } from "commander";
 import { commands } from "./commands/index.ts";
 import { ExitCode } from "./context.ts";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
+/** package.json is two levels up from src/cli, three from the compiled dist/src/cli. */
+function packageVersion(): string {
+  for (const rel of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === "sluice" && pkg.version) return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return "0.0.0";
+}
 
 export function buildProgram(): Command {
   const program = new Command("sluice")
     .description("See, move and replay what a MySQL/MariaDB server does.")
-    .version(pkg.version)
+    .version(packageVersion())
     .option(
       "-c, --config <file>",
       "config file (YAML or JSON); flags override it, secrets come from env vars",
@@ -30,6 +42,12 @@ Secrets: passwords come from the URL or from SLUICE_MYSQL_PASSWORD / SLUICE_AMQP
   for (const register of commands) register(program);
   return program;
 }
+
+// `sluice ... | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
 
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();

@@ -156,6 +156,7 @@ test("TIMESTAMP2 and unix seconds in UTC", () => {
 });
 
 test("FLOAT prints the shortest text that reads back as the same single-precision value", () => {
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: the literal is the FLOAT the server stores, not an approximation of PI
   assert.equal(formatFloat32(Math.fround(3.1415927)), "3.1415927");
   assert.equal(formatFloat32(Math.fround(0.1)), "0.1");
   assert.equal(formatFloat32(Math.fround(16777217)), "16777216");
@@ -289,5 +290,8 @@ test("binary JSON deeper than MySQL's 100 levels is a SluiceError, not a stack o
   const ok = nested(99);
   assert.equal(jsonBinaryToText(ok, 0, ok.length, () => ({})).length, 100 * 2);
   const deep = nested(150);
-  assert.throws(() => jsonBinaryToText(deep, 0, deep.length, () => ({})), { code: "BINLOG_BAD_JSON", message: /deeper than 100/ });
+  assert.throws(() => jsonBinaryToText(deep, 0, deep.length, () => ({})), {
+    code: "BINLOG_BAD_JSON",
+    message: /deeper than 100/,
+  });
 });

@@ -36,7 +36,7 @@ function rotateBody(pos: bigint, name: string): Buffer {
 test("next binlog file name: same width, +1, wraps", () => {
   assert.equal(nextBinlogFileName("mariadb-bin.000044"), "mariadb-bin.000045");
   assert.equal(nextBinlogFileName("mariadb-bin.000099"), "mariadb-bin.000100");
-  assert.equal(nextBinlogFileName("mariadb-bin.999999"), "mariadb-bin.000000");
+  assert.equal(nextBinlogFileName("mariadb-bin.999999"), "mariadb-bin.1000000");
   assert.equal(nextBinlogFileName("binlog.1234567"), "binlog.1234568");
   assert.equal(nextBinlogFileName("noext"), undefined);
 });

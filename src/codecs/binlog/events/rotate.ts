@@ -22,14 +22,14 @@ export function decodeRotate(r: ByteReader, ctx: FormatContext): RotateData {
 }
 
 /**
- * The name of the binlog file after `name`: the numeric extension + 1, same width, wrapping
- * (`mariadb-bin.000044` -> `mariadb-bin.000045`, `.999999` -> `.000000`). Undefined when the name has
- * no numeric extension.
+ * The name of the binlog file after `name`: the numeric extension + 1, at least as wide
+ * (`mariadb-bin.000044` -> `mariadb-bin.000045`). After `.999999` MariaDB 10.11 writes `.1000000`
+ * (seen on a sandbox): the number grows, it does not wrap. Undefined without a numeric extension.
  */
 export function nextBinlogFileName(name: string): string | undefined {
   const m = /^(.*\.)(\d+)$/.exec(name);
   if (!m) return undefined;
   const digits = m[2]!;
-  const next = (BigInt(digits) + 1n) % 10n ** BigInt(digits.length);
+  const next = BigInt(digits) + 1n;
   return `${m[1]}${next.toString().padStart(digits.length, "0")}`;
 }

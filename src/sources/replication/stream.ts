@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BinlogEventDecoder, decodeEventHeader, type RowsCodec } from "../../codecs/binlog/decoder.ts";
-import type { BinlogEvent } from "../../codecs/binlog/events.ts";
+import { type BinlogEvent, flattenEvents } from "../../codecs/binlog/events.ts";
 import { type GtidSet, MariadbGtidPosition } from "../../codecs/binlog/gtid.ts";
 import { decodeRowsEvent, decodeTableMapEvent } from "../../codecs/binlog/rows/index.ts";
 import { ChecksumAlgorithm, type ChecksumAlgorithmCode } from "../../codecs/binlog/types.ts";
@@ -247,9 +247,10 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
             flavor: this.isMariadb ? "mariadb" : "mysql",
             checksum: this.checksum,
             verifyChecksum: this.options.verifyChecksum ?? true,
-            ...(this.options.rows === false
-              ? {}
-              : { rows: this.options.rows ?? { decodeRowsEvent, decodeTableMapEvent } }),
+            rows:
+              this.options.rows === false
+                ? null
+                : (this.options.rows ?? { decodeRowsEvent, decodeTableMapEvent }),
           });
           for (;;) {
             const packet = conn.tryNextPacket() ?? (await conn.nextPacket());
@@ -272,7 +273,9 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
             if (verdict === "deliver") {
               // The backoff starts over only once a connection has delivered something.
               failures = 0;
-              yield ev;
+              // A compressed transaction (MySQL 8 TRANSACTION_PAYLOAD) is admitted as one unit; its
+              // inner events follow it, as they do when the same binlog is read from a file.
+              yield* flattenEvents(ev);
             }
             if (cursor.finished || this.closed) return;
           }

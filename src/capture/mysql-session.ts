@@ -7,6 +7,7 @@ import {
   type StatementInfo,
 } from "../codecs/mysql/command.ts";
 import { CompressedFrameParser, looksLikeCompressedCommand } from "../codecs/mysql/compressed.ts";
+import { parseInitialHandshake } from "../codecs/mysql/handshake.ts";
 import { decodeClientHandshake } from "../codecs/mysql/handshake-response.ts";
 import {
   Capability,
@@ -17,7 +18,6 @@ import {
 } from "../codecs/mysql/ok-err.ts";
 import { type MysqlPacket, PacketParser } from "../codecs/mysql/packet.ts";
 import { messageOf } from "../core/errors.ts";
-import { parseInitialHandshake } from "../sources/replication/handshake.ts";
 import type { CloseEvent, CommandEvent, ConnectEvent, ResyncEvent, SessionEvent } from "./events.ts";
 
 /**

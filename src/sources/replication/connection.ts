@@ -1,6 +1,15 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import {
+  AUTH_MORE_DATA_HEADER,
+  AUTH_SWITCH_HEADER,
+  encodeHandshakeResponse,
+  encodeSslRequest,
+  type InitialHandshake,
+  parseAuthSwitchRequest,
+  parseInitialHandshake,
+} from "../../codecs/mysql/handshake.ts";
+import {
   Capability,
   decodeErr,
   type ErrPacket,
@@ -13,15 +22,6 @@ import { encodePacket, type MysqlPacket, PacketParser, wirePacketCount } from ".
 import { messageOf, SluiceError } from "../../core/errors.ts";
 import type { MysqlTarget } from "../../core/url.ts";
 import { authResponseFor, rsaEncryptPassword } from "./auth.ts";
-import {
-  AUTH_MORE_DATA_HEADER,
-  AUTH_SWITCH_HEADER,
-  encodeHandshakeResponse,
-  encodeSslRequest,
-  type InitialHandshake,
-  parseAuthSwitchRequest,
-  parseInitialHandshake,
-} from "./handshake.ts";
 import { decodeColumnCount, decodeColumnName, decodeTextRow, type TextResult } from "./text-result.ts";
 
 /**

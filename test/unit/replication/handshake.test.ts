@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Capability } from "../../../src/codecs/mysql/ok-err.ts";
 import {
   encodeHandshakeResponse,
   encodeSslRequest,
   parseAuthSwitchRequest,
   parseInitialHandshake,
-} from "../../../src/sources/replication/handshake.ts";
+} from "../../../src/codecs/mysql/handshake.ts";
+import { Capability } from "../../../src/codecs/mysql/ok-err.ts";
 
 /** A handshake v10 as a MariaDB 10.11 server sends it (layout per the protocol docs). */
 function mariadbHandshake(): Buffer {

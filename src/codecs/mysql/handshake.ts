@@ -1,5 +1,5 @@
-import { Capability, encodeLenencInt } from "../../codecs/mysql/ok-err.ts";
 import { SluiceError } from "../../core/errors.ts";
+import { Capability, encodeLenencInt } from "./ok-err.ts";
 
 /**
  * The connection phase of the MySQL protocol, as pure codecs: the server's initial handshake, the

@@ -1,0 +1,122 @@
+import type { CommandEvent, ConnectEvent, ResponseEvent, SessionEvent } from "../capture/events.ts";
+
+/** Captured pacing scaled by a factor (2 = twice as fast), or "max": as fast as the target answers. */
+export type Speed = number | "max";
+
+export interface PlannedCommand {
+  command: CommandEvent;
+  /** The source's answer, when it was captured. */
+  response: ResponseEvent | undefined;
+  /** When to send it, in microseconds after the replay started (0 for every command at "max"). */
+  plannedUs: number;
+}
+
+export interface SessionPlan {
+  session: number;
+  connect: ConnectEvent | undefined;
+  /** When to open the target connection, microseconds after the replay started. */
+  openUs: number;
+  commands: PlannedCommand[];
+  /** The source session was closed in the capture (otherwise it was still open when it ended). */
+  closed: boolean;
+}
+
+/** Parses `--speed`: a positive factor or "max". */
+export function parseSpeed(value: string): Speed {
+  if (value === "max" || value === "0") return "max";
+  const n = Number(value.replace(/x$/, ""));
+  if (!Number.isFinite(n) || n <= 0)
+    throw new TypeError(`speed must be a positive factor or 'max', got '${value}'`);
+  return n;
+}
+
+/** Microseconds after the start at which something captured at `ts` is due. */
+export function plannedOffset(ts: number, firstTs: number, speed: Speed): number {
+  if (speed === "max") return 0;
+  return Math.max(0, (ts - firstTs) / speed);
+}
+
+/**
+ * Turns session events (in capture order) into one ordered command queue per session, each command
+ * paired with the source's response and given a planned send time. Sessions come out in the order
+ * they started; commands of a session in their captured order (by seq).
+ */
+export class Scheduler {
+  private readonly sessions = new Map<number, SessionPlan>();
+  private readonly pending = new Map<string, PlannedCommand>();
+  private firstTs: number | undefined;
+
+  constructor(private readonly speed: Speed) {}
+
+  add(e: SessionEvent): void {
+    if (e.type === "resync") return;
+    if (this.firstTs === undefined) this.firstTs = e.ts;
+    const at = plannedOffset(e.ts, this.firstTs, this.speed);
+    let plan = this.sessions.get(e.session);
+    if (!plan) {
+      plan = { session: e.session, connect: undefined, openUs: at, commands: [], closed: false };
+      this.sessions.set(e.session, plan);
+    }
+    switch (e.type) {
+      case "connect":
+        plan.connect = e;
+        break;
+      case "command": {
+        const planned: PlannedCommand = { command: e, response: undefined, plannedUs: at };
+        plan.commands.push(planned);
+        this.pending.set(`${e.session}:${e.seq}`, planned);
+        break;
+      }
+      case "response": {
+        const key = `${e.session}:${e.seq}`;
+        const planned = this.pending.get(key);
+        if (planned) {
+          planned.response = e;
+          this.pending.delete(key);
+        }
+        break;
+      }
+      case "close":
+        plan.closed = true;
+        break;
+    }
+  }
+
+  /** The plans, sessions by start time, each session's commands by seq. */
+  plans(): SessionPlan[] {
+    const out = [...this.sessions.values()].filter((p) => p.connect?.authError === undefined);
+    for (const p of out) p.commands.sort((a, b) => a.command.seq - b.command.seq);
+    return out.sort((a, b) => a.openUs - b.openUs || a.session - b.session);
+  }
+}
+
+/** Plans for a whole list of events. */
+export function planSessions(events: Iterable<SessionEvent>, speed: Speed): SessionPlan[] {
+  const s = new Scheduler(speed);
+  for (const e of events) s.add(e);
+  return s.plans();
+}
+
+/** Drift between planned and actual send times (actual later than planned is positive). */
+export class DriftMeter {
+  count = 0;
+  maxUs = 0;
+  private sumUs = 0;
+
+  record(plannedUs: number, actualUs: number): number {
+    const drift = actualUs - plannedUs;
+    this.count++;
+    this.sumUs += drift;
+    if (drift > this.maxUs) this.maxUs = drift;
+    return drift;
+  }
+
+  get meanUs(): number {
+    return this.count === 0 ? 0 : this.sumUs / this.count;
+  }
+}
+
+/** Milliseconds to wait before sending something planned at `plannedUs`, `elapsedUs` into the replay. */
+export function waitMs(plannedUs: number, elapsedUs: number): number {
+  return Math.max(0, (plannedUs - elapsedUs) / 1000);
+}

@@ -100,15 +100,34 @@ async function workload(db: MariadbSandbox, rows: number): Promise<void> {
 }
 
 /** Starts tcpdump on loopback for the source's port; undefined (with the reason printed) where it cannot run. */
-async function startCapture(port: number, file: string): Promise<ChildProcess | undefined> {
+interface Capture {
+  child: ChildProcess;
+  stderr(): string;
+}
+
+async function startCapture(port: number, file: string): Promise<Capture | undefined> {
   const which = spawnSync("sh", ["-c", "command -v tcpdump"], { encoding: "utf8" });
   if (which.status !== 0) {
     process.stdout.write("(skipping traffic capture: tcpdump is not installed; apt-get install tcpdump)\n");
     return undefined;
   }
-  process.stdout.write(`$ tcpdump -i lo --immediate-mode -U -s 0 -w ${file} 'tcp port ${port}'\n`);
+  process.stdout.write(`$ tcpdump -i lo --immediate-mode -B 32768 -U -s 0 -w ${file} 'tcp port ${port}'\n`);
   // Immediate mode: without it tcpdump reads the kernel ring in blocks and loses the last block on SIGINT.
-  const args = ["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp", "port", String(port)];
+  const args = [
+    "-i",
+    "lo",
+    "--immediate-mode",
+    "-B",
+    "32768",
+    "-U",
+    "-s",
+    "0",
+    "-w",
+    file,
+    "tcp",
+    "port",
+    String(port),
+  ];
   const child = spawn("tcpdump", args, {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -127,15 +146,20 @@ async function startCapture(port: number, file: string): Promise<ChildProcess | 
     );
     return undefined;
   }
-  return child;
+  return { child, stderr: () => err };
 }
 
-async function stopCapture(child: ChildProcess): Promise<void> {
+/** Stops tcpdump and prints its own counts, so that kernel drops are visible. */
+async function stopCapture({ child, stderr }: Capture): Promise<void> {
   // Let the last packets reach the file before stopping.
   await sleep(500);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.kill("SIGINT");
   await exited;
+  const counts = stderr()
+    .split("\n")
+    .filter((l) => /packets (captured|received by filter|dropped by kernel)/.test(l));
+  if (counts.length) process.stdout.write(`tcpdump: ${counts.map((l) => l.trim()).join(", ")}\n`);
 }
 
 async function runDemo(opts: { dir: string | undefined; keep: boolean; rows: number }): Promise<void> {

@@ -1,0 +1,259 @@
+import * as hdr from "hdr-histogram-js";
+
+/** How one side (source or target) answered a command. */
+export interface Answer {
+  ok: boolean;
+  errno: number | undefined;
+  affectedRows: number;
+  rows: number;
+  latencyUs: number;
+}
+
+interface FingerprintStats {
+  fingerprint: string;
+  count: number;
+  source: hdr.Histogram;
+  target: hdr.Histogram;
+  sourceErrors: number;
+  targetErrors: number;
+  /** "source errno -> target errno" (0 = ok) -> count, only where they differ. */
+  errorDiffs: Map<string, number>;
+  affectedMismatches: number;
+  rowMismatches: number;
+  example: string;
+}
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+export interface FingerprintReport {
+  fingerprint: string;
+  count: number;
+  /** Latency percentiles in microseconds. */
+  source: Percentiles;
+  target: Percentiles;
+  sourceErrors: number;
+  targetErrors: number;
+  errorDiffs: { source: number; target: number; count: number }[];
+  affectedMismatches: number;
+  rowMismatches: number;
+  example: string;
+}
+
+export interface ReplaySummary {
+  commands: number;
+  compared: number;
+  skipped: number;
+  filtered: number;
+  sessions: number;
+  elapsedMs: number;
+  commandsPerSecond: number;
+  /** Send time minus planned time, microseconds. */
+  drift: { meanUs: number; maxUs: number };
+  /** Total time sessions waited for a connection slot (max-connections), milliseconds. */
+  lagMs: number;
+  targetErrorsByCode: Record<string, number>;
+  differences: { errors: number; affectedRows: number; rows: number };
+  fingerprints: FingerprintReport[];
+}
+
+const newHistogram = () =>
+  hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+
+const pct = (h: hdr.Histogram): Percentiles => ({
+  p50: h.totalCount ? h.getValueAtPercentile(50) : 0,
+  p95: h.totalCount ? h.getValueAtPercentile(95) : 0,
+  p99: h.totalCount ? h.getValueAtPercentile(99) : 0,
+});
+
+const clampUs = (us: number) => Math.min(3_600_000_000, Math.max(1, Math.round(us)));
+
+/** Accumulates source vs target answers by query fingerprint, and the progress figures. */
+export class Comparison {
+  private readonly byFingerprint = new Map<string, FingerprintStats>();
+  private readonly errorsByCode = new Map<number, number>();
+  private readonly interval = newHistogram();
+  private intervalCommands = 0;
+  commands = 0;
+  skipped = 0;
+  filtered = 0;
+
+  record(fp: string, example: string, source: Answer | undefined, target: Answer): void {
+    this.commands++;
+    this.intervalCommands++;
+    this.interval.recordValue(clampUs(target.latencyUs));
+    if (!target.ok && target.errno !== undefined)
+      this.errorsByCode.set(target.errno, (this.errorsByCode.get(target.errno) ?? 0) + 1);
+    let s = this.byFingerprint.get(fp);
+    if (!s) {
+      s = {
+        fingerprint: fp,
+        count: 0,
+        source: newHistogram(),
+        target: newHistogram(),
+        sourceErrors: 0,
+        targetErrors: 0,
+        errorDiffs: new Map(),
+        affectedMismatches: 0,
+        rowMismatches: 0,
+        example,
+      };
+      this.byFingerprint.set(fp, s);
+    }
+    s.count++;
+    s.target.recordValue(clampUs(target.latencyUs));
+    if (!target.ok) s.targetErrors++;
+    if (!source) return;
+    s.source.recordValue(clampUs(source.latencyUs));
+    if (!source.ok) s.sourceErrors++;
+    const se = source.ok ? 0 : (source.errno ?? -1);
+    const te = target.ok ? 0 : (target.errno ?? -1);
+    if (se !== te) {
+      const key = `${se}>${te}`;
+      s.errorDiffs.set(key, (s.errorDiffs.get(key) ?? 0) + 1);
+      return;
+    }
+    if (source.ok && target.ok) {
+      if (source.affectedRows !== target.affectedRows) s.affectedMismatches++;
+      if (source.rows !== target.rows) s.rowMismatches++;
+    }
+  }
+
+  /** Figures since the previous call: commands, p99 (us), and running totals. */
+  takeInterval(): { commands: number; p99Us: number; errorsByCode: Record<string, number> } {
+    const out = {
+      commands: this.intervalCommands,
+      p99Us: this.interval.totalCount ? this.interval.getValueAtPercentile(99) : 0,
+      errorsByCode: Object.fromEntries(this.errorsByCode),
+    };
+    this.interval.reset();
+    this.intervalCommands = 0;
+    return out;
+  }
+
+  fingerprints(): FingerprintReport[] {
+    return [...this.byFingerprint.values()]
+      .map((s) => ({
+        fingerprint: s.fingerprint,
+        count: s.count,
+        source: pct(s.source),
+        target: pct(s.target),
+        sourceErrors: s.sourceErrors,
+        targetErrors: s.targetErrors,
+        errorDiffs: [...s.errorDiffs].map(([k, count]) => {
+          const [a, b] = k.split(">");
+          return { source: Number(a), target: Number(b), count };
+        }),
+        affectedMismatches: s.affectedMismatches,
+        rowMismatches: s.rowMismatches,
+        example: s.example,
+      }))
+      .sort((a, b) => b.count - a.count || a.fingerprint.localeCompare(b.fingerprint));
+  }
+
+  summary(extra: {
+    sessions: number;
+    elapsedMs: number;
+    drift: { meanUs: number; maxUs: number };
+    lagMs: number;
+  }): ReplaySummary {
+    const fps = this.fingerprints();
+    const sum = (f: (r: FingerprintReport) => number) => fps.reduce((n, r) => n + f(r), 0);
+    return {
+      commands: this.commands,
+      compared: sum((r) => r.count),
+      skipped: this.skipped,
+      filtered: this.filtered,
+      sessions: extra.sessions,
+      elapsedMs: extra.elapsedMs,
+      commandsPerSecond: extra.elapsedMs > 0 ? (this.commands * 1000) / extra.elapsedMs : 0,
+      drift: extra.drift,
+      lagMs: extra.lagMs,
+      targetErrorsByCode: Object.fromEntries(this.errorsByCode),
+      differences: {
+        errors: sum((r) => r.errorDiffs.reduce((n, d) => n + d.count, 0)),
+        affectedRows: sum((r) => r.affectedMismatches),
+        rows: sum((r) => r.rowMismatches),
+      },
+      fingerprints: fps,
+    };
+  }
+}
+
+const ms = (us: number) => (us / 1000).toFixed(2);
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
+
+/** The end report for people. */
+export function formatSummary(s: ReplaySummary): string {
+  const lines = [
+    `replayed ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}`,
+    `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
+    `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
+    "",
+    "count  src p50/p95/p99 ms        tgt p50/p95/p99 ms        err-diff aff-diff row-diff  fingerprint",
+  ];
+  for (const f of s.fingerprints) {
+    const p = (x: Percentiles) => `${ms(x.p50)}/${ms(x.p95)}/${ms(x.p99)}`.padEnd(25);
+    const errs = f.errorDiffs.reduce((n, d) => n + d.count, 0);
+    lines.push(
+      `${String(f.count).padStart(5)}  ${p(f.source)} ${p(f.target)} ${String(errs).padStart(8)} ${String(f.affectedMismatches).padStart(8)} ${String(f.rowMismatches).padStart(8)}  ${clip(f.fingerprint, 80)}`,
+    );
+    for (const d of f.errorDiffs)
+      lines.push(`       errno source ${d.source || "ok"} -> target ${d.target || "ok"}: ${d.count}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+const esc = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** A self-contained HTML page: the summary, a table, and SVG bars of p50/p99 latency by fingerprint. */
+export function renderHtml(s: ReplaySummary): string {
+  const fps = s.fingerprints.slice(0, 50);
+  const max = Math.max(1, ...fps.flatMap((f) => [f.source.p99, f.target.p99]));
+  const barW = 420;
+  const rowH = 34;
+  const bars = fps
+    .map((f, i) => {
+      const y = i * rowH;
+      const w = (v: number) => Math.max(1, (v / max) * barW).toFixed(1);
+      return `<g transform="translate(0,${y})"><title>${esc(f.fingerprint)}</title>
+<text x="0" y="12" font-size="11">${esc(clip(f.fingerprint, 60))}</text>
+<rect x="400" y="2" width="${w(f.source.p99)}" height="12" fill="#9ab"/><rect x="400" y="2" width="${w(f.source.p50)}" height="12" fill="#357"/>
+<rect x="400" y="16" width="${w(f.target.p99)}" height="12" fill="#eb9"/><rect x="400" y="16" width="${w(f.target.p50)}" height="12" fill="#b52"/>
+<text x="${405 + barW}" y="12" font-size="10">src ${ms(f.source.p50)}/${ms(f.source.p99)} ms</text>
+<text x="${405 + barW}" y="26" font-size="10">tgt ${ms(f.target.p50)}/${ms(f.target.p99)} ms</text></g>`;
+    })
+    .join("\n");
+  const rows = s.fingerprints
+    .map((f) => {
+      const errs = f.errorDiffs
+        .map((d) => `${d.source || "ok"}&rarr;${d.target || "ok"} &times;${d.count}`)
+        .join(", ");
+      const cls = errs || f.rowMismatches || f.affectedMismatches ? ' class="diff"' : "";
+      return `<tr${cls}><td>${f.count}</td><td>${ms(f.source.p50)} / ${ms(f.source.p95)} / ${ms(f.source.p99)}</td><td>${ms(f.target.p50)} / ${ms(f.target.p95)} / ${ms(f.target.p99)}</td><td>${errs}</td><td>${f.affectedMismatches}</td><td>${f.rowMismatches}</td><td><code>${esc(f.fingerprint)}</code></td></tr>`;
+    })
+    .join("\n");
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>sluice replay: source vs target</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:right}td:last-child{text-align:left}tr.diff{background:#fee}</style></head>
+<body><h1>Replay: source vs target</h1>
+<p>${s.commands} commands, ${s.sessions} sessions, ${(s.elapsedMs / 1000).toFixed(2)} s (${s.commandsPerSecond.toFixed(0)}/s). Drift mean ${ms(s.drift.meanUs)} ms, max ${ms(s.drift.maxUs)} ms. Connection-limit lag ${s.lagMs.toFixed(0)} ms.</p>
+<p>Differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row and ${s.differences.rows} result-row mismatches.</p>
+<h2>Latency by fingerprint (dark: p50, light: p99; blue source, orange target)</h2>
+<svg xmlns="http://www.w3.org/2000/svg" width="${barW + 560}" height="${fps.length * rowH + 10}">
+${bars}
+</svg>
+<h2>Comparison</h2>
+<table><tr><th>count</th><th>source p50/p95/p99 ms</th><th>target p50/p95/p99 ms</th><th>errors differing</th><th>affected-row diffs</th><th>row-count diffs</th><th>fingerprint</th></tr>
+${rows}
+</table></body></html>
+`;
+}

@@ -1,0 +1,348 @@
+import { performance } from "node:perf_hooks";
+import mysql from "mysql2/promise";
+import type { CommandEvent } from "../capture/events.ts";
+import { fingerprint } from "../capture/fingerprint.ts";
+import { SluiceError } from "../core/errors.ts";
+import { parseMysqlUrl, redactUrl } from "../core/url.ts";
+import { type Answer, Comparison, type ReplaySummary } from "./report.ts";
+import { DriftMeter, type PlannedCommand, type SessionPlan, type Speed, waitMs } from "./scheduler.ts";
+
+export interface ReplayFilters {
+  /** Only statements that cannot change data (SELECT, SHOW, ...); other commands like ping still go. */
+  readOnly?: boolean;
+  /** Only sessions/commands in these (source) databases. */
+  databases?: string[];
+  /** Only sessions of these (source) users. */
+  users?: string[];
+  /** Only statements whose fingerprint matches. */
+  fingerprint?: RegExp;
+}
+
+export interface ReplayOptions {
+  target: string;
+  speed: Speed;
+  /** Most target connections open at once; sessions beyond it wait (reported as lag). Default 100. */
+  maxConnections?: number;
+  dbMap?: ReadonlyMap<string, string>;
+  userMap?: ReadonlyMap<string, string>;
+  filters?: ReplayFilters;
+  dryRun?: boolean;
+  /** Called every `progressIntervalMs` with the figures since the previous call. */
+  onProgress?: (p: ReplayProgress) => void;
+  progressIntervalMs?: number;
+  /** Called after each command completed on the target (for committing stream positions). */
+  onExecuted?: (c: PlannedCommand) => void | Promise<void>;
+}
+
+export interface ReplayProgress {
+  elapsedMs: number;
+  commandsPerSecond: number;
+  p99Us: number;
+  errorsByCode: Record<string, number>;
+  sessionsOpen: number;
+  sessionsWaiting: number;
+  /** How far the latest command was sent after its planned time, ms (0 at max speed). */
+  lagMs: number;
+}
+
+export interface SessionOutcome {
+  session: number;
+  /** The target's connection id, undefined when it could not connect or in a dry run. */
+  threadId: number | undefined;
+  /** The commands sent to the target, in order. */
+  executed: CommandEvent[];
+  connectError?: string;
+}
+
+export interface ReplayResult {
+  summary: ReplaySummary;
+  sessions: SessionOutcome[];
+}
+
+const READ_ONLY = /^\s*(?:\(\s*)*(?:select|show|desc|describe|explain|help|values|table)\b/i;
+const WRITES_ANYWAY =
+  /\bfor\s+update\b|\block\s+in\s+share\s+mode\b|\binto\s+(?:outfile|dumpfile|@)|\bnextval\s*\(/i;
+
+/** Whether a statement cannot change data (comments stripped first). */
+export function isReadOnlyStatement(sql: string): boolean {
+  const s = sql.replace(/\/\*(?!!)[\s\S]*?\*\//g, " ").replace(/^\s*(?:--[^\n]*|#[^\n]*)\n/gm, "");
+  return READ_ONLY.test(s) && !WRITES_ANYWAY.test(s) && !/;\s*\S/.test(s.trim().replace(/;\s*$/, ""));
+}
+
+/** Parses repeated `a=b` options into a map. */
+export function parseMapping(pairs: readonly string[], what: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new SluiceError("USAGE_MAPPING", `--${what}-map expects from=to, got '${p}'`);
+    m.set(p.slice(0, i), p.slice(i + 1));
+  }
+  return m;
+}
+
+class Slots {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  waiting = 0;
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    this.waiting++;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.waiting--;
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+
+interface ResultHeader {
+  affectedRows?: number;
+}
+
+/** Affected rows and result rows of a mysql2 result (one statement or several). */
+function measure(results: unknown): { affectedRows: number; rows: number } {
+  if (!Array.isArray(results)) return { affectedRows: (results as ResultHeader)?.affectedRows ?? 0, rows: 0 };
+  const multi =
+    results.length > 0 &&
+    results.every((r) => Array.isArray(r) || r?.constructor?.name === "ResultSetHeader");
+  if (!multi) return { affectedRows: 0, rows: results.length };
+  let affectedRows = 0;
+  let rows = 0;
+  for (const r of results) {
+    if (Array.isArray(r)) rows += r.length;
+    else affectedRows += (r as ResultHeader).affectedRows ?? 0;
+  }
+  return { affectedRows, rows };
+}
+
+const sourceAnswer = (c: PlannedCommand): Answer | undefined =>
+  c.response && {
+    ok: c.response.ok,
+    errno: c.response.errno,
+    affectedRows: c.response.affectedRows,
+    rows: c.response.rows,
+    latencyUs: c.response.latencyUs,
+  };
+
+/**
+ * Plays session plans against the target: one connection per session, each session's commands in
+ * order, sessions concurrently, at most `maxConnections` connections at once.
+ */
+export async function replaySessions(plans: SessionPlan[], options: ReplayOptions): Promise<ReplayResult> {
+  const target = parseMysqlUrl(options.target);
+  const comparison = new Comparison();
+  const drift = new DriftMeter();
+  const slots = new Slots(options.maxConnections ?? 100);
+  const filters = options.filters ?? {};
+  const start = performance.now();
+  const elapsedUs = () => (performance.now() - start) * 1000;
+  let lagMs = 0;
+  let lastLagMs = 0;
+  let sessionsOpen = 0;
+  const outcomes: SessionOutcome[] = [];
+
+  const timer =
+    options.onProgress &&
+    setInterval(() => {
+      const i = comparison.takeInterval();
+      const every = options.progressIntervalMs ?? 5000;
+      options.onProgress?.({
+        elapsedMs: performance.now() - start,
+        commandsPerSecond: (i.commands * 1000) / every,
+        p99Us: i.p99Us,
+        errorsByCode: i.errorsByCode,
+        sessionsOpen,
+        sessionsWaiting: slots.waiting,
+        lagMs: lastLagMs,
+      });
+    }, options.progressIntervalMs ?? 5000);
+
+  const mapDb = (db: string | undefined) => (db === undefined ? undefined : (options.dbMap?.get(db) ?? db));
+
+  async function playSession(plan: SessionPlan): Promise<void> {
+    const outcome: SessionOutcome = { session: plan.session, threadId: undefined, executed: [] };
+    outcomes.push(outcome);
+    const user = plan.connect?.user;
+    if (filters.users && (user === undefined || !filters.users.includes(user))) {
+      comparison.filtered += plan.commands.length;
+      return;
+    }
+    const statements = new Map<number, string>(); // captured statement id -> SQL
+    const wanted = (c: CommandEvent): string | undefined | false => {
+      const sql = c.kind === "stmt_execute" ? statements.get(c.statementId ?? -1) : c.sql;
+      const isStatement = c.kind === "query" || c.kind === "stmt_prepare" || c.kind === "stmt_execute";
+      const db = c.db ?? plan.connect?.db;
+      if (filters.databases && (db === undefined || !filters.databases.includes(db))) return false;
+      if (!isStatement) return undefined;
+      if (sql === undefined) return false;
+      if (filters.readOnly && !isReadOnlyStatement(sql)) return false;
+      if (filters.fingerprint && !filters.fingerprint.test(fingerprint(sql))) return false;
+      return sql;
+    };
+    if (options.dryRun) {
+      for (const c of plan.commands) {
+        if (c.command.kind === "stmt_prepare" && c.response?.statementId !== undefined && c.command.sql)
+          statements.set(c.response.statementId, c.command.sql);
+        if (wanted(c.command) === false) comparison.filtered++;
+        else {
+          comparison.commands++;
+          outcome.executed.push(c.command);
+        }
+      }
+      return;
+    }
+
+    await sleep(waitMs(plan.openUs, elapsedUs()));
+    const waitStart = performance.now();
+    await slots.acquire();
+    lagMs += performance.now() - waitStart;
+    sessionsOpen++;
+    let conn: mysql.Connection | undefined;
+    try {
+      const mappedUser = user === undefined ? undefined : options.userMap?.get(user);
+      const database = mapDb(plan.connect?.db);
+      try {
+        conn = await mysql.createConnection({
+          host: target.host,
+          port: target.port,
+          user: mappedUser ?? target.user,
+          ...(target.password !== undefined ? { password: target.password } : {}),
+          ...(target.socketPath !== undefined ? { socketPath: target.socketPath } : {}),
+          ...(database !== undefined ? { database } : {}),
+          multipleStatements: true,
+          supportBigNumbers: true,
+          bigNumberStrings: true,
+        });
+      } catch (e) {
+        outcome.connectError = (e as Error).message;
+        comparison.skipped += plan.commands.length;
+        return;
+      }
+      outcome.threadId = conn.threadId ?? undefined;
+      const prepared = new Map<number, mysql.PreparedStatementInfo | Error>();
+      let quit = false;
+      for (const c of plan.commands) {
+        const cmd = c.command;
+        if (cmd.kind === "stmt_prepare" && c.response?.statementId !== undefined && cmd.sql)
+          statements.set(c.response.statementId, cmd.sql);
+        const sql = wanted(cmd);
+        if (sql === false) {
+          comparison.filtered++;
+          continue;
+        }
+        await sleep(waitMs(c.plannedUs, elapsedUs()));
+        if (options.speed !== "max") {
+          const d = drift.record(c.plannedUs, elapsedUs());
+          lastLagMs = Math.max(0, d / 1000);
+        }
+        const t0 = performance.now();
+        let answer: Answer;
+        const fp =
+          sql === undefined
+            ? cmd.kind
+            : cmd.kind === "stmt_prepare"
+              ? `prepare ${fingerprint(sql)}`
+              : fingerprint(sql);
+        try {
+          let r = { affectedRows: 0, rows: 0 };
+          switch (cmd.kind) {
+            case "query":
+              r = measure((await conn.query(cmd.sql ?? ""))[0]);
+              break;
+            case "init_db":
+              await conn.query(`USE \`${(mapDb(cmd.sql) ?? "").replace(/`/g, "``")}\``);
+              break;
+            case "ping":
+              await conn.ping();
+              break;
+            case "stmt_prepare": {
+              const id = c.response?.statementId;
+              try {
+                const st = await conn.prepare(cmd.sql ?? "");
+                if (id !== undefined) prepared.set(id, st);
+              } catch (e) {
+                // Executions of a statement the target would not prepare fail as the prepare did.
+                if (id !== undefined) prepared.set(id, e as Error);
+                throw e;
+              }
+              break;
+            }
+            case "stmt_execute": {
+              const st = prepared.get(cmd.statementId ?? -1);
+              if (!st) {
+                comparison.skipped++;
+                continue;
+              }
+              if (st instanceof Error) throw st;
+              r = measure((await st.execute(cmd.params ?? []))[0]);
+              break;
+            }
+            case "stmt_close": {
+              const st = prepared.get(cmd.statementId ?? -1);
+              prepared.delete(cmd.statementId ?? -1);
+              if (st && !(st instanceof Error)) await st.close();
+              outcome.executed.push(cmd);
+              continue;
+            }
+            case "quit":
+              quit = true;
+              await conn.end();
+              outcome.executed.push(cmd);
+              continue;
+            default:
+              comparison.skipped++;
+              continue;
+          }
+          answer = { ok: true, errno: undefined, ...r, latencyUs: (performance.now() - t0) * 1000 };
+        } catch (e) {
+          const errno = (e as { errno?: number }).errno;
+          if (errno === undefined) throw e;
+          answer = { ok: false, errno, affectedRows: 0, rows: 0, latencyUs: (performance.now() - t0) * 1000 };
+        }
+        outcome.executed.push(cmd);
+        comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer);
+        await options.onExecuted?.(c);
+        if (quit) break;
+      }
+      if (!quit) await conn.end();
+    } finally {
+      sessionsOpen--;
+      slots.release();
+    }
+  }
+
+  try {
+    const results = await Promise.allSettled(plans.map((p) => playSession(p)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed)
+      throw new SluiceError(
+        "REPLAY_FAILED",
+        `replay against ${redactUrl(options.target)} failed: ${failed.reason}`,
+        {
+          hint: "check that the target is reachable and accepts the mapped users",
+        },
+      );
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  outcomes.sort((a, b) => a.session - b.session);
+  return {
+    summary: comparison.summary({
+      sessions: plans.length,
+      elapsedMs: performance.now() - start,
+      drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
+      lagMs,
+    }),
+    sessions: outcomes,
+  };
+}

@@ -30,8 +30,8 @@ export interface ReplayOptions {
   /** Called every `progressIntervalMs` with the figures since the previous call. */
   onProgress?: (p: ReplayProgress) => void;
   progressIntervalMs?: number;
-  /** Called after each command completed on the target (for committing stream positions). */
-  onExecuted?: (c: PlannedCommand) => void | Promise<void>;
+  /** Called once each command is done with: executed, filtered out or skipped (for committing stream positions). */
+  onDone?: (c: PlannedCommand) => void | Promise<void>;
 }
 
 export interface ReplayProgress {
@@ -175,6 +175,7 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
     const user = plan.connect?.user;
     if (filters.users && (user === undefined || !filters.users.includes(user))) {
       comparison.filtered += plan.commands.length;
+      for (const c of plan.commands) await options.onDone?.(c);
       return;
     }
     const statements = new Map<number, string>(); // captured statement id -> SQL
@@ -210,7 +211,8 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
     let conn: mysql.Connection | undefined;
     try {
       const mappedUser = user === undefined ? undefined : options.userMap?.get(user);
-      const database = mapDb(plan.connect?.db);
+      // A session resumed mid-way (its connect before the committed position) starts in its first command's database.
+      const database = mapDb(plan.connect ? plan.connect.db : plan.commands[0]?.command.db);
       try {
         conn = await mysql.createConnection({
           host: target.host,
@@ -226,92 +228,102 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
       } catch (e) {
         outcome.connectError = (e as Error).message;
         comparison.skipped += plan.commands.length;
+        for (const c of plan.commands) await options.onDone?.(c);
         return;
       }
       outcome.threadId = conn.threadId ?? undefined;
       const prepared = new Map<number, mysql.PreparedStatementInfo | Error>();
       let quit = false;
       for (const c of plan.commands) {
-        const cmd = c.command;
-        if (cmd.kind === "stmt_prepare" && c.response?.statementId !== undefined && cmd.sql)
-          statements.set(c.response.statementId, cmd.sql);
-        const sql = wanted(cmd);
-        if (sql === false) {
-          comparison.filtered++;
-          continue;
-        }
-        await sleep(waitMs(c.plannedUs, elapsedUs()));
-        if (options.speed !== "max") {
-          const d = drift.record(c.plannedUs, elapsedUs());
-          lastLagMs = Math.max(0, d / 1000);
-        }
-        const t0 = performance.now();
-        let answer: Answer;
-        const fp =
-          sql === undefined
-            ? cmd.kind
-            : cmd.kind === "stmt_prepare"
-              ? `prepare ${fingerprint(sql)}`
-              : fingerprint(sql);
         try {
-          let r = { affectedRows: 0, rows: 0 };
-          switch (cmd.kind) {
-            case "query":
-              r = measure((await conn.query(cmd.sql ?? ""))[0]);
-              break;
-            case "init_db":
-              await conn.query(`USE \`${(mapDb(cmd.sql) ?? "").replace(/`/g, "``")}\``);
-              break;
-            case "ping":
-              await conn.ping();
-              break;
-            case "stmt_prepare": {
-              const id = c.response?.statementId;
-              try {
-                const st = await conn.prepare(cmd.sql ?? "");
-                if (id !== undefined) prepared.set(id, st);
-              } catch (e) {
-                // Executions of a statement the target would not prepare fail as the prepare did.
-                if (id !== undefined) prepared.set(id, e as Error);
-                throw e;
+          const cmd = c.command;
+          if (cmd.kind === "stmt_prepare" && c.response?.statementId !== undefined && cmd.sql)
+            statements.set(c.response.statementId, cmd.sql);
+          const sql = wanted(cmd);
+          if (sql === false) {
+            comparison.filtered++;
+            continue;
+          }
+          await sleep(waitMs(c.plannedUs, elapsedUs()));
+          if (options.speed !== "max") {
+            const d = drift.record(c.plannedUs, elapsedUs());
+            lastLagMs = Math.max(0, d / 1000);
+          }
+          const t0 = performance.now();
+          let answer: Answer;
+          const fp =
+            sql === undefined
+              ? cmd.kind
+              : cmd.kind === "stmt_prepare"
+                ? `prepare ${fingerprint(sql)}`
+                : fingerprint(sql);
+          try {
+            let r = { affectedRows: 0, rows: 0 };
+            switch (cmd.kind) {
+              case "query":
+                r = measure((await conn.query(cmd.sql ?? ""))[0]);
+                break;
+              case "init_db":
+                await conn.query(`USE \`${(mapDb(cmd.sql) ?? "").replace(/`/g, "``")}\``);
+                break;
+              case "ping":
+                await conn.ping();
+                break;
+              case "stmt_prepare": {
+                const id = c.response?.statementId;
+                try {
+                  const st = await conn.prepare(cmd.sql ?? "");
+                  if (id !== undefined) prepared.set(id, st);
+                } catch (e) {
+                  // Executions of a statement the target would not prepare fail as the prepare did.
+                  if (id !== undefined) prepared.set(id, e as Error);
+                  throw e;
+                }
+                break;
               }
-              break;
-            }
-            case "stmt_execute": {
-              const st = prepared.get(cmd.statementId ?? -1);
-              if (!st) {
-                comparison.skipped++;
+              case "stmt_execute": {
+                const st = prepared.get(cmd.statementId ?? -1);
+                if (!st) {
+                  comparison.skipped++;
+                  continue;
+                }
+                if (st instanceof Error) throw st;
+                r = measure((await st.execute(cmd.params ?? []))[0]);
+                break;
+              }
+              case "stmt_close": {
+                const st = prepared.get(cmd.statementId ?? -1);
+                prepared.delete(cmd.statementId ?? -1);
+                if (st && !(st instanceof Error)) await st.close();
+                outcome.executed.push(cmd);
                 continue;
               }
-              if (st instanceof Error) throw st;
-              r = measure((await st.execute(cmd.params ?? []))[0]);
-              break;
+              case "quit":
+                quit = true;
+                await conn.end();
+                outcome.executed.push(cmd);
+                continue;
+              default:
+                comparison.skipped++;
+                continue;
             }
-            case "stmt_close": {
-              const st = prepared.get(cmd.statementId ?? -1);
-              prepared.delete(cmd.statementId ?? -1);
-              if (st && !(st instanceof Error)) await st.close();
-              outcome.executed.push(cmd);
-              continue;
-            }
-            case "quit":
-              quit = true;
-              await conn.end();
-              outcome.executed.push(cmd);
-              continue;
-            default:
-              comparison.skipped++;
-              continue;
+            answer = { ok: true, errno: undefined, ...r, latencyUs: (performance.now() - t0) * 1000 };
+          } catch (e) {
+            const errno = (e as { errno?: number }).errno;
+            if (errno === undefined) throw e;
+            answer = {
+              ok: false,
+              errno,
+              affectedRows: 0,
+              rows: 0,
+              latencyUs: (performance.now() - t0) * 1000,
+            };
           }
-          answer = { ok: true, errno: undefined, ...r, latencyUs: (performance.now() - t0) * 1000 };
-        } catch (e) {
-          const errno = (e as { errno?: number }).errno;
-          if (errno === undefined) throw e;
-          answer = { ok: false, errno, affectedRows: 0, rows: 0, latencyUs: (performance.now() - t0) * 1000 };
+          outcome.executed.push(cmd);
+          comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer);
+        } finally {
+          await options.onDone?.(c);
         }
-        outcome.executed.push(cmd);
-        comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer);
-        await options.onExecuted?.(c);
         if (quit) break;
       }
       if (!quit) await conn.end();

@@ -9,6 +9,8 @@ export interface PlannedCommand {
   response: ResponseEvent | undefined;
   /** When to send it, in microseconds after the replay started (0 for every command at "max"). */
   plannedUs: number;
+  /** The stream log offset of the command's record, when it came from the stream log. */
+  offset?: number;
 }
 
 export interface SessionPlan {
@@ -48,7 +50,7 @@ export class Scheduler {
 
   constructor(private readonly speed: Speed) {}
 
-  add(e: SessionEvent): void {
+  add(e: SessionEvent, offset?: number): void {
     if (e.type === "resync") return;
     if (this.firstTs === undefined) this.firstTs = e.ts;
     const at = plannedOffset(e.ts, this.firstTs, this.speed);
@@ -63,6 +65,7 @@ export class Scheduler {
         break;
       case "command": {
         const planned: PlannedCommand = { command: e, response: undefined, plannedUs: at };
+        if (offset !== undefined) planned.offset = offset;
         plan.commands.push(planned);
         this.pending.set(`${e.session}:${e.seq}`, planned);
         break;

@@ -1,0 +1,155 @@
+import { writeFileSync } from "node:fs";
+import { type Command, CommanderError, Option } from "commander";
+import { SluiceError } from "../../core/errors.ts";
+import { redactUrl } from "../../core/url.ts";
+import { parseMapping, type ReplayFilters, type ReplayOptions, replaySessions } from "../../replay/player.ts";
+import { formatSummary, renderHtml } from "../../replay/report.ts";
+import { parseSpeed, type SessionPlan, type Speed } from "../../replay/scheduler.ts";
+import { CommitTracker, plansFromPcap, plansFromStream } from "../../replay/source.ts";
+import { openStreamLog } from "../../stream/index.ts";
+import { action, cliContext, ExitCode, intOption } from "../context.ts";
+
+interface ReplayCliOptions {
+  pcap?: string;
+  from?: string;
+  stream: string;
+  group: string;
+  target: string;
+  port: number[];
+  speed: Speed;
+  readOnly?: boolean;
+  db?: string[];
+  user?: string[];
+  fingerprint?: string;
+  dbMap: string[];
+  userMap: string[];
+  maxConnections: number;
+  dryRun?: boolean;
+  json?: boolean;
+  html?: string;
+  progressInterval: number;
+}
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+function speedOption(value: string): Speed {
+  try {
+    return parseSpeed(value);
+  } catch (e) {
+    throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `--speed: ${(e as Error).message}`);
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command("replay")
+    .description(
+      "Play captured MySQL sessions against a target server (one connection per session, commands in captured order) and compare its answers with the source's by query fingerprint",
+    )
+    .option("--pcap <file>", "a saved capture (pcap/pcapng)")
+    .option("--from <url>", "read session events from the stream log (file:PATH or amqp://...)")
+    .option("--stream <name>", "stream name in the log", "capture")
+    .option("--group <name>", "consumer group: its committed position is where a restart resumes", "replay")
+    .requiredOption("--target <url>", "the server to replay on: mysql://user[:password]@host:port")
+    .option(
+      "--port <port>",
+      "the source's server port in the capture (repeatable; default 3306)",
+      (v, prev: number[] | undefined) => [...(prev ?? []), intOption("--port")(v)],
+    )
+    .addOption(
+      new Option("--speed <factor>", "captured pacing scaled by this factor (0.5, 1, 2, 10), or max")
+        .default(1)
+        .argParser(speedOption),
+    )
+    .option("--read-only", "only statements that cannot change data (SELECT, SHOW, ...)")
+    .option("--db <name>", "only commands in this source database (repeatable)", collect)
+    .option("--user <name>", "only sessions of this source user (repeatable)", collect)
+    .option("--fingerprint <regexp>", "only statements whose fingerprint matches")
+    .option("--db-map <from=to>", "replay database FROM as TO (repeatable)", collect, [])
+    .option("--user-map <from=to>", "connect source user FROM as target user TO (repeatable)", collect, [])
+    .addOption(
+      new Option(
+        "--max-connections <n>",
+        "most target connections at once; later sessions wait (reported as lag)",
+      )
+        .default(100)
+        .argParser(intOption("--max-connections")),
+    )
+    .addOption(
+      new Option("--progress-interval <seconds>", "progress line every N seconds on stderr (0: none)")
+        .default(5)
+        .argParser(intOption("--progress-interval")),
+    )
+    .option("--dry-run", "only count what would be replayed")
+    .option("--json", "the end report as JSON on stdout")
+    .option("--html <file>", "also write the report as a self-contained HTML page with charts")
+    .action(
+      action(async (o: ReplayCliOptions, cmd: Command) => {
+        const { logger } = await cliContext(cmd);
+        if ((o.pcap === undefined) === (o.from === undefined))
+          throw new SluiceError("USAGE_SOURCE", "give exactly one of --pcap FILE or --from URL", {
+            hint: "sluice replay --pcap capture.pcap --target mysql://root@127.0.0.1:3307",
+          });
+        const filters: ReplayFilters = {};
+        if (o.readOnly) filters.readOnly = true;
+        if (o.db) filters.databases = o.db;
+        if (o.user) filters.users = o.user;
+        if (o.fingerprint) filters.fingerprint = new RegExp(o.fingerprint, "i");
+        const options: ReplayOptions = {
+          target: o.target,
+          speed: o.speed,
+          maxConnections: o.maxConnections,
+          dbMap: parseMapping(o.dbMap, "db"),
+          userMap: parseMapping(o.userMap, "user"),
+          filters,
+          dryRun: Boolean(o.dryRun),
+        };
+        if (o.progressInterval > 0 && !o.dryRun) {
+          options.progressIntervalMs = o.progressInterval * 1000;
+          options.onProgress = (p) =>
+            process.stderr.write(
+              `replay ${(p.elapsedMs / 1000).toFixed(0)}s: ${p.commandsPerSecond.toFixed(0)} cmd/s, p99 ${(p.p99Us / 1000).toFixed(2)}ms, errors ${JSON.stringify(p.errorsByCode)}, sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}, lag ${p.lagMs.toFixed(0)}ms\n`,
+            );
+        }
+        let plans: SessionPlan[];
+        let closeLog: (() => Promise<void>) | undefined;
+        let tracker: CommitTracker | undefined;
+        if (o.pcap !== undefined) {
+          plans = await plansFromPcap(o.pcap, o.port && o.port.length > 0 ? o.port : [3306], o.speed);
+        } else {
+          const log = await openStreamLog(o.from ?? "");
+          closeLog = () => log.close();
+          const read = await plansFromStream(log, o.stream, o.group, o.speed);
+          plans = read.plans;
+          if (read.lastOffset !== undefined && !o.dryRun) {
+            const committer = await log.consumer(o.stream, o.group);
+            const offsets = plans.flatMap((p) =>
+              p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
+            );
+            tracker = new CommitTracker(offsets, read.lastOffset, (off) => committer.commit(off));
+            const t = tracker;
+            options.onDone = (c) => (c.offset === undefined ? undefined : t.done(c.offset));
+            const prevClose = closeLog;
+            closeLog = async () => {
+              await committer.close();
+              await prevClose();
+            };
+          }
+        }
+        logger.info(
+          { sessions: plans.length, target: redactUrl(o.target) },
+          `replaying ${plans.length} sessions on ${redactUrl(o.target)}`,
+        );
+        try {
+          const result = await replaySessions(plans, options);
+          await tracker?.finish();
+          if (o.json) process.stdout.write(`${JSON.stringify(result.summary)}\n`);
+          else process.stdout.write(formatSummary(result.summary));
+          if (o.html) writeFileSync(o.html, renderHtml(result.summary));
+        } finally {
+          await closeLog?.();
+        }
+        return ExitCode.ok;
+      }),
+    );
+}

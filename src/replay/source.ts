@@ -1,0 +1,85 @@
+import type { SessionEvent } from "../capture/events.ts";
+import { decodePcapFile } from "../capture/pcap-file.ts";
+import type { StreamLog } from "../stream/index.ts";
+import { Scheduler, type SessionPlan, type Speed } from "./scheduler.ts";
+
+/** Plans from a saved capture file. */
+export async function plansFromPcap(
+  file: string,
+  serverPorts: number[],
+  speed: Speed,
+): Promise<SessionPlan[]> {
+  const s = new Scheduler(speed);
+  await decodePcapFile(file, (e) => s.add(e), { serverPorts });
+  return s.plans();
+}
+
+/**
+ * Plans from the stream log: the group's records from its committed position to the stream's head
+ * (each command keeps its record's offset), and the offset of the last record read.
+ */
+export async function plansFromStream(
+  log: StreamLog,
+  stream: string,
+  group: string,
+  speed: Speed,
+): Promise<{ plans: SessionPlan[]; lastOffset: number | undefined }> {
+  const consumer = await log.consumer(stream, group, { start: "earliest" });
+  const s = new Scheduler(speed);
+  let lastOffset: number | undefined;
+  try {
+    for (;;) {
+      const batch = await consumer.read({ max: 5000 });
+      if (batch.length === 0) break;
+      for (const r of batch) {
+        s.add(JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent, r.offset);
+        lastOffset = r.offset;
+      }
+    }
+  } finally {
+    await consumer.close();
+  }
+  return { plans: s.plans(), lastOffset };
+}
+
+/**
+ * Commits a stream position as commands complete: offset N is committed once every command record at or
+ * below N is done, so a restart never skips a command that was not executed (and repeats none that was,
+ * beyond those in flight).
+ */
+export class CommitTracker {
+  private readonly pending = new Set<number>();
+  private committed = -1;
+
+  constructor(
+    offsets: Iterable<number>,
+    private readonly last: number,
+    private readonly commit: (offset: number) => Promise<void>,
+  ) {
+    for (const o of offsets) this.pending.add(o);
+  }
+
+  /** The offset that can be committed now. */
+  safeOffset(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const o of this.pending) if (o < min) min = o;
+    return min === Number.POSITIVE_INFINITY ? this.last : min - 1;
+  }
+
+  async done(offset: number): Promise<void> {
+    this.pending.delete(offset);
+    const safe = this.safeOffset();
+    if (safe > this.committed) {
+      this.committed = safe;
+      await this.commit(safe);
+    }
+  }
+
+  async finish(): Promise<void> {
+    const safe = this.safeOffset();
+    if (safe > this.committed) {
+      this.committed = safe;
+      await this.commit(safe);
+    }
+  }
+}

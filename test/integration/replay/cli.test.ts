@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { SessionEvent } from "../../../src/capture/events.ts";
+import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
+import { eventRecord } from "../../../src/capture/publish.ts";
+import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { openStreamLog } from "../../../src/stream/index.ts";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
+const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
+
+function sluice(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    p.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    p.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+let db: MariadbSandbox;
+let dir: string;
+before(async () => {
+  db = await startMariadb();
+  await db.query("CREATE DATABASE sluice_capture");
+  dir = mkdtempSync(join(tmpdir(), "sluice-replay-"));
+});
+after(async () => {
+  await db?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("sluice replay --pcap --json --html: the comparison report, and a self-contained HTML page", async () => {
+  const html = join(dir, "report.html");
+  const r = await sluice([
+    "replay",
+    "--pcap",
+    fixture("ps.pcap"),
+    "--port",
+    "44991",
+    "--target",
+    db.url,
+    "--speed",
+    "max",
+    "--json",
+    "--html",
+    html,
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.sessions, 1);
+  assert.ok(summary.commands >= 11, String(summary.commands));
+  assert.ok(
+    summary.fingerprints.some((f: { fingerprint: string }) => f.fingerprint.startsWith("insert into ps")),
+  );
+  const page = readFileSync(html, "utf8");
+  assert.match(page, /<svg /);
+  assert.match(page, /insert into ps/);
+  assert.doesNotMatch(page, /<script|src="http/);
+});
+
+test("sluice replay --from the stream log resumes after the group's committed position", async () => {
+  const events: SessionEvent[] = [];
+  await decodePcapFile(fixture("cli.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  const url = `file:${join(dir, "log.db")}`;
+  const log = await openStreamLog(url);
+  const producer = await log.producer("capture");
+  await producer.append(events.map(eventRecord));
+  await producer.close();
+  const peek = await log.consumer("capture", "peek");
+  const stored = await peek.read({ max: 10_000 });
+  await peek.close();
+  assert.equal(stored.length, events.length);
+  // As if an earlier run had executed everything up to the first INSERT and was killed there.
+  const insertAt = events.findIndex((e) => e.type === "command" && e.sql?.startsWith("INSERT"));
+  const consumer = await log.consumer("capture", "r1");
+  await consumer.commit((stored[insertAt]?.offset ?? 0) - 1);
+  await consumer.close();
+  await log.close();
+  // Those statements created the database and table on the target.
+  await db.query("CREATE DATABASE IF NOT EXISTS sluice_capture");
+  await db.query(
+    "CREATE TABLE sluice_capture.t (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(32), n INT)",
+  );
+
+  const args = ["replay", "--from", url, "--group", "r1", "--target", db.url, "--speed", "max", "--json"];
+  const first = await sluice(args);
+  assert.equal(first.status, 0, first.stderr);
+  const s1 = JSON.parse(first.stdout);
+  const fps = s1.fingerprints.map((f: { fingerprint: string }) => f.fingerprint);
+  assert.ok(
+    fps.some((f: string) => f.startsWith("insert into t")),
+    fps.join("|"),
+  );
+  assert.ok(!fps.some((f: string) => f.startsWith("create table")), fps.join("|"));
+  const rows = await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM sluice_capture.t");
+  assert.equal(Number(rows[0]?.c), 2, "3 inserted, 1 deleted, once");
+
+  const again = await sluice(args);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(JSON.parse(again.stdout).commands, 0, "nothing replayed twice");
+});

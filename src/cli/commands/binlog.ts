@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import type { BinlogEvent } from "../../codecs/binlog/events.ts";
-import { eventToJson, eventToText } from "../../codecs/binlog/output.ts";
+import { eventToJsonLine } from "../../codecs/binlog/jsonl-writer.ts";
+import { eventToText } from "../../codecs/binlog/output.ts";
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import { createProgress, type Progress } from "../../core/progress.ts";
 import { readBinlogFiles, totalSize } from "../../sources/binlog-file.ts";
@@ -122,7 +123,7 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
     const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await totalSize(files) : 0;
     if (total >= PROGRESS_MIN_BYTES) progress = createProgress("binlog read (bytes)", total);
     const render: (ev: BinlogEvent) => string =
-      opts.format === "text" ? (ev) => `${eventToText(ev)}\n` : (ev) => JSON.stringify(eventToJson(ev));
+      opts.format === "text" ? (ev) => `${eventToText(ev)}\n` : eventToJsonLine;
     for await (const ev of readBinlogFiles({
       files,
       follow: Boolean(opts.follow),

@@ -19,7 +19,25 @@ function packageVersion(): string {
   return "0.0.0";
 }
 
-export function buildProgram(): Command {
+/** Root options that take a value (the next word is theirs unless written `--opt=value`). */
+const VALUED_ROOT_OPTIONS = new Set(["-c", "--config", "--log-format", "--log-level", "--metrics-port"]);
+
+/** The command group an argument list names (its first word that is not a root option), if any. */
+export function commandGroupOf(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return undefined;
+    if (!a.startsWith("-")) return Object.hasOwn(commands, a) ? a : undefined;
+    if (VALUED_ROOT_OPTIONS.has(a)) i++;
+  }
+  return undefined;
+}
+
+/**
+ * The program with the command group `args` names, or with every group when it names none (help,
+ * an unknown command, no command): help always lists every command and its options.
+ */
+export async function buildProgram(args: string[] = []): Promise<Command> {
   const program = new Command("sluice")
     .description("See, move and replay what a MySQL/MariaDB server does.")
     .version(packageVersion())
@@ -39,7 +57,10 @@ export function buildProgram(): Command {
 Exit codes: 0 ok, 1 the work failed, 2 bad usage or config, 3 a check found a problem.
 Secrets: passwords come from the URL or from SLUICE_MYSQL_PASSWORD / SLUICE_AMQP_PASSWORD; they are never printed.`,
   );
-  for (const register of commands) register(program);
+  const group = commandGroupOf(args);
+  const names = group === undefined ? Object.keys(commands) : [group];
+  const modules = await Promise.all(names.map((n) => commands[n]!()));
+  for (const m of modules) m.register(program);
   return program;
 }
 
@@ -50,7 +71,7 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 });
 
 async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv.slice(2));
   // Subcommands inherit exitOverride so that usage errors exit with code 2, not 1.
   const inherit = (c: Command) => {
     c.exitOverride();

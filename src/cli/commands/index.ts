@@ -1,13 +1,20 @@
 import type { Command } from "commander";
-import { register as binlog } from "./binlog.ts";
-import { register as capture } from "./capture.ts";
-import { register as cdc } from "./cdc.ts";
-import { register as demo } from "./demo.ts";
-import { register as history } from "./history.ts";
-import { register as sandbox } from "./sandbox.ts";
-import { register as stream } from "./stream.ts";
 
 /** Each command group registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [binlog, capture, cdc, demo, history, sandbox, stream];
+/**
+ * The command groups by their top-level command name, each loaded only when used: `sluice binlog
+ * read` does not pay for loading the capture, CDC or sandbox code (measured: 0.3 s of start-up).
+ * `sluice --help`, and any line whose command is not a key here (e.g. `digest`, which capture.ts
+ * registers too), loads them all.
+ */
+export const commands: Record<string, () => Promise<{ register: RegisterCommand }>> = {
+  binlog: () => import("./binlog.ts"),
+  capture: () => import("./capture.ts"),
+  cdc: () => import("./cdc.ts"),
+  demo: () => import("./demo.ts"),
+  history: () => import("./history.ts"),
+  sandbox: () => import("./sandbox.ts"),
+  stream: () => import("./stream.ts"),
+};

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
-import { replaySessions } from "../../../src/replay/player.ts";
+import { replaySessions, type SessionOutcome } from "../../../src/replay/player.ts";
 import { planSessions, type SessionPlan } from "../../../src/replay/scheduler.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 
@@ -59,26 +60,12 @@ function expected(c: { kind: string; sql?: string }): [string, string | undefine
   }
 }
 
-let db: MariadbSandbox;
-before(async () => {
-  db = await startMariadb({ generalLog: true });
-  await db.query("CREATE DATABASE sluice_capture");
-});
-after(async () => {
-  await db?.stop();
-});
-
-test("every captured command of every session runs on the target in the session's order (general log as witness)", async () => {
-  const plans = [...(await plansOf("cli.pcap")), ...(await plansOf("ps.pcap"))].map((p, i) => ({
-    ...p,
-    session: i + 1,
-  }));
-  const captured = plans.reduce((n, p) => n + p.commands.length, 0);
-  assert.ok(captured >= 26, String(captured));
-  const result = await replaySessions(plans, { target: db.url, speed: "max", maxConnections: 1 });
+/** Checks, with the target's general log as the witness, that each session ran all its captured commands in order. */
+function assertWitnessed(plans: SessionPlan[], sessions: SessionOutcome[]): void {
   assert.ok(db.generalLogFile);
   const log = generalLog(db.generalLogFile);
-  for (const s of result.sessions) {
+  assert.equal(sessions.length, plans.length);
+  for (const s of sessions) {
     const plan = plans.find((p) => p.session === s.session);
     assert.ok(plan && s.threadId !== undefined, `session ${s.session} connected`);
     const seen = log.filter((e) => e.thread === s.threadId && e.command !== "Connect");
@@ -101,6 +88,26 @@ test("every captured command of every session runs on the target in the session'
         assert.equal(seen[i]?.text.trim(), text.trim(), `session ${s.session} #${i + 1}`);
     });
   }
+}
+
+let db: MariadbSandbox;
+before(async () => {
+  db = await startMariadb({ generalLog: true });
+  await db.query("CREATE DATABASE sluice_capture");
+});
+after(async () => {
+  await db?.stop();
+});
+
+test("every captured command of every session runs on the target in the session's order (general log as witness)", async () => {
+  const plans = [...(await plansOf("cli.pcap")), ...(await plansOf("ps.pcap"))].map((p, i) => ({
+    ...p,
+    session: i + 1,
+  }));
+  const captured = plans.reduce((n, p) => n + p.commands.length, 0);
+  assert.ok(captured >= 26, String(captured));
+  const result = await replaySessions(plans, { target: db.url, speed: "max", maxConnections: 1 });
+  assertWitnessed(plans, result.sessions);
   // Prepared statements ran with the captured parameters.
   const rows = await db.query<{ id: number; name: string; price: string; big: string; note: string | null }>(
     "SELECT id, name, price, CAST(big AS CHAR) AS big, note FROM sluice_capture.ps ORDER BY id",
@@ -144,4 +151,34 @@ test("read-only and dry run: only statements that cannot change data are counted
   assert.ok(kinds.includes("SELECT * FROM t WHERE n > 1"));
   assert.ok(!kinds.some((k) => /^(INSERT|UPDATE|DELETE|CREATE|DROP)/.test(k)), kinds.join("|"));
   assert.ok(result.summary.filtered >= 6);
+});
+
+test("sysbench oltp_read_write (2 concurrent sessions, server-side prepared statements) replays in order", {
+  skip: spawnSync("which", ["sysbench"]).status !== 0 ? "sysbench is not installed" : false,
+}, async () => {
+  await db.query("CREATE DATABASE sbtest");
+  const url = new URL(db.url);
+  execFileSync(
+    "sysbench",
+    [
+      "oltp_read_write",
+      "--mysql-host=127.0.0.1",
+      `--mysql-port=${url.port}`,
+      "--mysql-user=root",
+      "--mysql-db=sbtest",
+      "--tables=1",
+      "--table-size=1000",
+      "prepare",
+    ],
+    { stdio: "ignore" },
+  );
+  const plans = await plansOf("sysbench.pcap");
+  assert.equal(plans.length, 2);
+  const result = await replaySessions(plans, { target: db.url, speed: "max" });
+  assertWitnessed(plans, result.sessions);
+  const kinds = plans.flatMap((p) => p.commands.map((c) => c.command.kind));
+  // The source's general log for this capture: 22 Prepare, 320 Execute, 22 Close stmt, 2 Quit.
+  assert.equal(kinds.filter((k) => k === "stmt_execute").length, 320);
+  assert.equal(kinds.filter((k) => k === "stmt_prepare").length, 22);
+  assert.deepEqual(result.summary.differences, { errors: 0, affectedRows: 0, rows: 0 });
 });

@@ -15,6 +15,7 @@ export const commands: Record<string, () => Promise<{ register: RegisterCommand 
   cdc: () => import("./cdc.ts"),
   demo: () => import("./demo.ts"),
   history: () => import("./history.ts"),
+  replay: () => import("./replay.ts"),
   sandbox: () => import("./sandbox.ts"),
   stream: () => import("./stream.ts"),
 };

@@ -15,7 +15,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { eventToJson } from "../src/codecs/binlog/output.ts";
+import { eventToJsonLine } from "../src/codecs/binlog/jsonl-writer.ts";
 import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
 import { readBinlogFiles } from "../src/sources/binlog-file.ts";
 import type { BenchModule } from "./types.ts";
@@ -164,12 +164,15 @@ function runZongji(sb: MariadbSandbox, file: string, lastNext: number): Promise<
   });
 }
 
-/** The library alone, in this process: decode and render every event as its JSON line (no process start-up). */
+/**
+ * The library alone, in this process: decode and render every event as its JSON line, as the CLI
+ * does, and count its UTF-8 bytes (the CLI encodes every line; no process start-up).
+ */
 function timeInProcess(path: string, render: boolean): Promise<Timing> {
   return timeHere(async () => {
     let chars = 0;
     for await (const ev of readBinlogFiles({ files: [path] }))
-      chars += render ? JSON.stringify(eventToJson(ev)).length : ev.position.next & 1;
+      chars += render ? Buffer.byteLength(eventToJsonLine(ev)) : ev.position.next & 1;
     if (render && chars === 0) throw new Error("no output");
   });
 }

@@ -1,9 +1,8 @@
 import { type Command, CommanderError } from "commander";
-import { z } from "zod";
-import { loadConfigFile } from "../core/config.ts";
 import { isSluiceError, messageOf } from "../core/errors.ts";
-import { createLogger, type LogFormat, type Logger } from "../core/logger.ts";
-import { startMetricsServer } from "../core/metrics.ts";
+// Config, logger and metrics load on first use: a command that needs none of them starts faster.
+import type { LogFormat, Logger } from "../core/logger.ts";
+import type { ConfigFile } from "./config-schema.ts";
 
 /** Exit codes, the same for every command. */
 export const ExitCode = {
@@ -16,25 +15,6 @@ export const ExitCode = {
   checkFailed: 3,
 } as const;
 
-/** The config file: a section per command, each validated by that command. Unknown top-level keys are errors. */
-export const configFileSchema = z
-  .object({
-    log: z
-      .object({ format: z.enum(["human", "json"]).optional(), level: z.string().optional() })
-      .strict()
-      .optional(),
-    metricsPort: z.number().int().min(0).max(65535).optional(),
-    sandbox: z.record(z.string(), z.unknown()).optional(),
-    stream: z.record(z.string(), z.unknown()).optional(),
-    binlog: z.record(z.string(), z.unknown()).optional(),
-    cdc: z.record(z.string(), z.unknown()).optional(),
-    capture: z.record(z.string(), z.unknown()).optional(),
-    replay: z.record(z.string(), z.unknown()).optional(),
-    demo: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-export type ConfigFile = z.infer<typeof configFileSchema>;
-
 export interface CliContext {
   logger: Logger;
   config: ConfigFile;
@@ -44,6 +24,14 @@ export interface CliContext {
 let cached: CliContext | undefined;
 
 /** Builds (once) the logger, config and metrics endpoint from the global options. */
+async function loadConfig(path: string): Promise<ConfigFile> {
+  const [{ loadConfigFile }, { configFileSchema }] = await Promise.all([
+    import("../core/config.ts"),
+    import("./config-schema.ts"),
+  ]);
+  return loadConfigFile(path, configFileSchema);
+}
+
 export async function cliContext(cmd: Command): Promise<CliContext> {
   if (cached) return cached;
   const g = cmd.optsWithGlobals<{
@@ -52,12 +40,14 @@ export async function cliContext(cmd: Command): Promise<CliContext> {
     logLevel?: string;
     metricsPort?: string;
   }>();
-  const config = g.config ? loadConfigFile(g.config, configFileSchema) : {};
+  const config: ConfigFile = g.config ? await loadConfig(g.config) : {};
   const logFormat = (g.logFormat ?? config.log?.format ?? "human") as LogFormat;
   const level = g.logLevel ?? config.log?.level;
+  const { createLogger } = await import("../core/logger.ts");
   const logger = createLogger({ format: logFormat, ...(level ? { level } : {}) });
   const metricsPort = g.metricsPort !== undefined ? Number(g.metricsPort) : config.metricsPort;
   if (metricsPort !== undefined) {
+    const { startMetricsServer } = await import("../core/metrics.ts");
     const { port } = await startMetricsServer(metricsPort);
     logger.info({ port }, `metrics on http://127.0.0.1:${port}/metrics`);
   }

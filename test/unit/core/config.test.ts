@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { configFileSchema } from "../../../src/cli/context.ts";
+import { configFileSchema } from "../../../src/cli/config-schema.ts";
 import { loadConfigFile, mergeOptions } from "../../../src/core/config.ts";
 import { SluiceError } from "../../../src/core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../../../src/core/url.ts";

@@ -45,6 +45,19 @@ export interface ReplayProgress {
   lagMs: number;
 }
 
+/**
+ * Sessions that keep coming (a stream log followed live): new sessions are announced to `onSession`,
+ * and a session that has played all its commands so far waits on `changed()` until it has more, is
+ * closed, or the feed has `ended`.
+ */
+export interface LiveFeed {
+  readonly ended: boolean;
+  changed(): Promise<void>;
+  onSession(play: (plan: SessionPlan) => void): void;
+  /** Resolves when the feed has ended. */
+  finished: Promise<void>;
+}
+
 export interface SessionOutcome {
   session: number;
   /** The target's connection id, undefined when it could not connect or in a dry run. */
@@ -140,7 +153,11 @@ const sourceAnswer = (c: PlannedCommand): Answer | undefined =>
  * Plays session plans against the target: one connection per session, each session's commands in
  * order, sessions concurrently, at most `maxConnections` connections at once.
  */
-export async function replaySessions(plans: SessionPlan[], options: ReplayOptions): Promise<ReplayResult> {
+export async function replaySessions(
+  plans: SessionPlan[],
+  options: ReplayOptions,
+  live?: LiveFeed,
+): Promise<ReplayResult> {
   const target = parseMysqlUrl(options.target);
   const comparison = new Comparison();
   const drift = new DriftMeter();
@@ -235,7 +252,10 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
       outcome.threadId = conn.threadId ?? undefined;
       const prepared = new Map<number, mysql.PreparedStatementInfo | Error>();
       let quit = false;
-      for (const c of plan.commands) {
+      for (let i = 0; ; i++) {
+        while (i >= plan.commands.length && !plan.closed && live && !live.ended) await live.changed();
+        const c = plan.commands[i];
+        if (!c) break;
         try {
           const cmd = c.command;
           if (cmd.kind === "stmt_prepare" && c.response?.statementId !== undefined && cmd.sql)
@@ -334,8 +354,19 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
     }
   }
 
+  let sessionCount = plans.length;
   try {
-    const results = await Promise.allSettled(plans.map((p) => playSession(p)));
+    const tasks = plans.map((p) => playSession(p));
+    live?.onSession((p) => {
+      sessionCount++;
+      tasks.push(playSession(p));
+    });
+    if (live) await live.finished;
+    let results: PromiseSettledResult<void>[] = [];
+    for (let n = -1; n !== tasks.length; ) {
+      n = tasks.length;
+      results = await Promise.allSettled(tasks);
+    }
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed)
       throw new SluiceError(
@@ -351,7 +382,7 @@ export async function replaySessions(plans: SessionPlan[], options: ReplayOption
   outcomes.sort((a, b) => a.session - b.session);
   return {
     summary: comparison.summary({
-      sessions: plans.length,
+      sessions: sessionCount,
       elapsedMs: performance.now() - start,
       drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
       lagMs,

@@ -48,6 +48,9 @@ export class Scheduler {
   private readonly pending = new Map<string, PlannedCommand>();
   private firstTs: number | undefined;
 
+  /** Called when a session is seen for the first time (live replay starts playing it then). */
+  onSession: ((plan: SessionPlan) => void) | undefined;
+
   constructor(private readonly speed: Speed) {}
 
   add(e: SessionEvent, offset?: number): void {
@@ -58,6 +61,7 @@ export class Scheduler {
     if (!plan) {
       plan = { session: e.session, connect: undefined, openUs: at, commands: [], closed: false };
       this.sessions.set(e.session, plan);
+      this.onSession?.(plan);
     }
     switch (e.type) {
       case "connect":

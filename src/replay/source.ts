@@ -1,6 +1,7 @@
 import type { SessionEvent } from "../capture/events.ts";
 import { decodePcapFile } from "../capture/pcap-file.ts";
 import type { StreamLog } from "../stream/index.ts";
+import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type Speed } from "./scheduler.ts";
 
 /** Plans from a saved capture file. */
@@ -53,10 +54,16 @@ export class CommitTracker {
 
   constructor(
     offsets: Iterable<number>,
-    private readonly last: number,
+    private last: number,
     private readonly commit: (offset: number) => Promise<void>,
   ) {
     for (const o of offsets) this.pending.add(o);
+  }
+
+  /** A record read: `command` records stay pending until done. */
+  read(offset: number, command: boolean): void {
+    if (command) this.pending.add(offset);
+    if (offset > this.last) this.last = offset;
   }
 
   /** The offset that can be committed now. */
@@ -82,4 +89,86 @@ export class CommitTracker {
       await this.commit(safe);
     }
   }
+}
+
+export interface LiveStream {
+  feed: LiveFeed;
+  /** Stops reading; the sessions finish what they have. */
+  stop(): Promise<void>;
+  /** A command record is done with (executed, filtered or skipped). */
+  done(offset: number): Promise<void>;
+  /** Commits the final position and closes the consumer. */
+  close(): Promise<void>;
+}
+
+/**
+ * Follows the stream log live: the group's records from its committed position on, as they come,
+ * until `stop()`. Every command is committed once done (see CommitTracker).
+ */
+export async function followStream(
+  log: StreamLog,
+  stream: string,
+  group: string,
+  speed: Speed,
+): Promise<LiveStream> {
+  const consumer = await log.consumer(stream, group, { start: "earliest" });
+  const scheduler = new Scheduler(speed);
+  const tracker = new CommitTracker([], (await consumer.committed()) ?? -1, (o) => consumer.commit(o));
+  let ended = false;
+  let wake: (() => void) | undefined;
+  let wakeup = new Promise<void>((r) => {
+    wake = r;
+  });
+  const notify = () => {
+    const w = wake;
+    wakeup = new Promise<void>((r) => {
+      wake = r;
+    });
+    w?.();
+  };
+  const pendingSessions: SessionPlan[] = [];
+  let play: ((plan: SessionPlan) => void) | undefined;
+  scheduler.onSession = (plan) => {
+    if (play) play(plan);
+    else pendingSessions.push(plan);
+  };
+  const reading = (async () => {
+    while (!ended) {
+      const batch = await consumer.read({ max: 5000, waitMs: 200 });
+      for (const r of batch) {
+        const e = JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent;
+        tracker.read(r.offset, e.type === "command");
+        scheduler.add(e, r.offset);
+      }
+      if (batch.length > 0) {
+        notify();
+        await tracker.finish();
+      }
+    }
+  })();
+  const feed: LiveFeed = {
+    get ended() {
+      return ended;
+    },
+    changed: () => wakeup,
+    onSession(p) {
+      play = p;
+      for (const plan of pendingSessions.splice(0)) p(plan);
+    },
+    finished: reading,
+  };
+  const stop = async () => {
+    ended = true;
+    await reading.catch(() => undefined);
+    notify();
+  };
+  return {
+    feed,
+    stop,
+    done: (offset) => tracker.done(offset),
+    close: async () => {
+      await tracker.finish();
+      await consumer.close();
+    },
+  };
 }

@@ -5,7 +5,13 @@ import { redactUrl } from "../../core/url.ts";
 import { parseMapping, type ReplayFilters, type ReplayOptions, replaySessions } from "../../replay/player.ts";
 import { formatSummary, renderHtml } from "../../replay/report.ts";
 import { parseSpeed, type SessionPlan, type Speed } from "../../replay/scheduler.ts";
-import { CommitTracker, plansFromPcap, plansFromStream } from "../../replay/source.ts";
+import {
+  CommitTracker,
+  followStream,
+  type LiveStream,
+  plansFromPcap,
+  plansFromStream,
+} from "../../replay/source.ts";
 import { openStreamLog } from "../../stream/index.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
 
@@ -28,6 +34,7 @@ interface ReplayCliOptions {
   json?: boolean;
   html?: string;
   progressInterval: number;
+  follow?: boolean;
 }
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -80,6 +87,7 @@ export function register(program: Command): void {
         .default(5)
         .argParser(intOption("--progress-interval")),
     )
+    .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
     .option("--dry-run", "only count what would be replayed")
     .option("--json", "the end report as JSON on stdout")
     .option("--html <file>", "also write the report as a self-contained HTML page with charts")
@@ -114,8 +122,23 @@ export function register(program: Command): void {
         let plans: SessionPlan[];
         let closeLog: (() => Promise<void>) | undefined;
         let tracker: CommitTracker | undefined;
+        let live: LiveStream | undefined;
         if (o.pcap !== undefined) {
           plans = await plansFromPcap(o.pcap, o.port && o.port.length > 0 ? o.port : [3306], o.speed);
+        } else if (o.follow) {
+          if (o.dryRun) throw new SluiceError("USAGE_FOLLOW", "--follow and --dry-run do not go together");
+          const log = await openStreamLog(o.from ?? "");
+          plans = [];
+          live = await followStream(log, o.stream, o.group, o.speed);
+          const l = live;
+          options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
+          const stop = () => void l.stop();
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+          closeLog = async () => {
+            await l.close();
+            await log.close();
+          };
         } else {
           const log = await openStreamLog(o.from ?? "");
           closeLog = () => log.close();
@@ -141,7 +164,7 @@ export function register(program: Command): void {
           `replaying ${plans.length} sessions on ${redactUrl(o.target)}`,
         );
         try {
-          const result = await replaySessions(plans, options);
+          const result = await replaySessions(plans, options, live?.feed);
           await tracker?.finish();
           if (o.json) process.stdout.write(`${JSON.stringify(result.summary)}\n`);
           else process.stdout.write(formatSummary(result.summary));

@@ -112,3 +112,72 @@ test("sluice replay --from the stream log resumes after the group's committed po
   assert.equal(again.status, 0, again.stderr);
   assert.equal(JSON.parse(again.stdout).commands, 0, "nothing replayed twice");
 });
+
+test("sluice replay --follow plays a stream while it is written, and commits what it executed", async () => {
+  const events: SessionEvent[] = [];
+  await decodePcapFile(fixture("ps.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  await db.query("DROP TABLE IF EXISTS sluice_capture.ps");
+  const url = `file:${join(dir, "live.db")}`;
+  const log = await openStreamLog(url);
+  const producer = await log.producer("capture");
+  // The first half now (the table is created and rows are inserted), the rest while the replay runs.
+  const firstSelect = events.findIndex(
+    (e) => e.type === "command" && e.kind === "stmt_prepare" && e.sql?.startsWith("SELECT"),
+  );
+  await producer.append(events.slice(0, firstSelect).map(eventRecord));
+  const child = spawn(
+    process.execPath,
+    [
+      "bin/sluice.js",
+      "replay",
+      "--from",
+      url,
+      "--group",
+      "live",
+      "--follow",
+      "--target",
+      db.url,
+      "--speed",
+      "max",
+      "--json",
+    ],
+    { cwd: root, env },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 200; i++) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`${what} never happened; stderr: ${stderr}`);
+  };
+  await until("rows inserted", async () => {
+    const r = await db.query<{ c: number }>(
+      "SELECT COUNT(*) AS c FROM information_schema.tables WHERE table_schema = 'sluice_capture' AND table_name = 'ps'",
+    );
+    if (Number(r[0]?.c) === 0) return false;
+    return Number((await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM sluice_capture.ps"))[0]?.c) === 3;
+  });
+  await producer.append(events.slice(firstSelect).map(eventRecord));
+  await producer.close();
+  await until("everything committed", async () => {
+    const info = await log.info("capture");
+    return info.groups.find((g) => g.group === "live")?.lag === 0;
+  });
+  child.kill("SIGINT");
+  assert.equal(await exited, 0, stderr);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.sessions, 1);
+  const fps = summary.fingerprints.map((f: { fingerprint: string }) => f.fingerprint);
+  assert.ok(fps.includes("select id, name from ps where id>=? order by id"), fps.join("|"));
+  assert.equal(summary.differences.errors, 0, stdout);
+  await log.close();
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,20 +15,30 @@ const root = fileURLToPath(new URL("../../..", import.meta.url));
 const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
 const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
 
-function sluice(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    p.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    p.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+interface Run {
+  child: ChildProcess;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
 }
+
+function start(args: string[]): Run {
+  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (status) => resolve({ status, stdout, stderr })),
+  );
+  return { child, stderr: () => stderr, done };
+}
+
+const sluice = (args: string[]) => start(args).done;
 
 let db: MariadbSandbox;
 let dir: string;
@@ -125,39 +135,25 @@ test("sluice replay --follow plays a stream while it is written, and commits wha
     (e) => e.type === "command" && e.kind === "stmt_prepare" && e.sql?.startsWith("SELECT"),
   );
   await producer.append(events.slice(0, firstSelect).map(eventRecord));
-  const child = spawn(
-    process.execPath,
-    [
-      "bin/sluice.js",
-      "replay",
-      "--from",
-      url,
-      "--group",
-      "live",
-      "--follow",
-      "--target",
-      db.url,
-      "--speed",
-      "max",
-      "--json",
-    ],
-    { cwd: root, env },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  const run = start([
+    "replay",
+    "--from",
+    url,
+    "--group",
+    "live",
+    "--follow",
+    "--target",
+    db.url,
+    "--speed",
+    "max",
+    "--json",
+  ]);
   const until = async (what: string, check: () => Promise<boolean>) => {
     for (let i = 0; i < 200; i++) {
       if (await check()) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.fail(`${what} never happened; stderr: ${stderr}`);
+    assert.fail(`${what} never happened; stderr: ${run.stderr()}`);
   };
   await until("rows inserted", async () => {
     const r = await db.query<{ c: number }>(
@@ -172,8 +168,9 @@ test("sluice replay --follow plays a stream while it is written, and commits wha
     const info = await log.info("capture");
     return info.groups.find((g) => g.group === "live")?.lag === 0;
   });
-  child.kill("SIGINT");
-  assert.equal(await exited, 0, stderr);
+  run.child.kill("SIGINT");
+  const { status, stdout, stderr } = await run.done;
+  assert.equal(status, 0, stderr);
   const summary = JSON.parse(stdout);
   assert.equal(summary.sessions, 1);
   const fps = summary.fingerprints.map((f: { fingerprint: string }) => f.fingerprint);

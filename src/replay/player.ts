@@ -149,6 +149,10 @@ const sourceAnswer = (c: PlannedCommand): Answer | undefined =>
     latencyUs: c.response.latencyUs,
   };
 
+/** Prepares count apart from executions: `prepare <fingerprint>`; commands without SQL by their kind. */
+const fingerprintOf = (kind: string, sql: string | undefined) =>
+  sql === undefined ? kind : kind === "stmt_prepare" ? `prepare ${fingerprint(sql)}` : fingerprint(sql);
+
 /**
  * Plays session plans against the target: one connection per session, each session's commands in
  * order, sessions concurrently, at most `maxConnections` connections at once.
@@ -213,9 +217,10 @@ export async function replaySessions(
       for (const c of plan.commands) {
         if (c.command.kind === "stmt_prepare" && c.response?.statementId !== undefined && c.command.sql)
           statements.set(c.response.statementId, c.command.sql);
-        if (wanted(c.command) === false) comparison.filtered++;
+        const sql = wanted(c.command);
+        if (sql === false) comparison.filtered++;
         else {
-          comparison.commands++;
+          comparison.recordDry(fingerprintOf(c.command.kind, sql), sql ?? c.command.kind, sourceAnswer(c));
           outcome.executed.push(c.command);
         }
       }
@@ -272,12 +277,7 @@ export async function replaySessions(
           }
           const t0 = performance.now();
           let answer: Answer;
-          const fp =
-            sql === undefined
-              ? cmd.kind
-              : cmd.kind === "stmt_prepare"
-                ? `prepare ${fingerprint(sql)}`
-                : fingerprint(sql);
+          const fp = fingerprintOf(cmd.kind, sql);
           try {
             let r = { affectedRows: 0, rows: 0 };
             switch (cmd.kind) {

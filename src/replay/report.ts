@@ -91,6 +91,39 @@ export class Comparison {
     this.interval.recordValue(clampUs(target.latencyUs));
     if (!target.ok && target.errno !== undefined)
       this.errorsByCode.set(target.errno, (this.errorsByCode.get(target.errno) ?? 0) + 1);
+    const s = this.stats(fp, example);
+    s.count++;
+    s.target.recordValue(clampUs(target.latencyUs));
+    if (!target.ok) s.targetErrors++;
+    if (!source) return;
+    this.recordSource(s, source);
+    const se = source.ok ? 0 : (source.errno ?? -1);
+    const te = target.ok ? 0 : (target.errno ?? -1);
+    if (se !== te) {
+      const key = `${se}>${te}`;
+      s.errorDiffs.set(key, (s.errorDiffs.get(key) ?? 0) + 1);
+      return;
+    }
+    if (source.ok && target.ok) {
+      if (source.affectedRows !== target.affectedRows) s.affectedMismatches++;
+      if (source.rows !== target.rows) s.rowMismatches++;
+    }
+  }
+
+  /** A dry run: the command would be replayed; only the source side is known. */
+  recordDry(fp: string, example: string, source: Answer | undefined): void {
+    this.commands++;
+    const s = this.stats(fp, example);
+    s.count++;
+    if (source) this.recordSource(s, source);
+  }
+
+  private recordSource(s: FingerprintStats, source: Answer): void {
+    s.source.recordValue(clampUs(source.latencyUs));
+    if (!source.ok) s.sourceErrors++;
+  }
+
+  private stats(fp: string, example: string): FingerprintStats {
     let s = this.byFingerprint.get(fp);
     if (!s) {
       s = {
@@ -107,23 +140,7 @@ export class Comparison {
       };
       this.byFingerprint.set(fp, s);
     }
-    s.count++;
-    s.target.recordValue(clampUs(target.latencyUs));
-    if (!target.ok) s.targetErrors++;
-    if (!source) return;
-    s.source.recordValue(clampUs(source.latencyUs));
-    if (!source.ok) s.sourceErrors++;
-    const se = source.ok ? 0 : (source.errno ?? -1);
-    const te = target.ok ? 0 : (target.errno ?? -1);
-    if (se !== te) {
-      const key = `${se}>${te}`;
-      s.errorDiffs.set(key, (s.errorDiffs.get(key) ?? 0) + 1);
-      return;
-    }
-    if (source.ok && target.ok) {
-      if (source.affectedRows !== target.affectedRows) s.affectedMismatches++;
-      if (source.rows !== target.rows) s.rowMismatches++;
-    }
+    return s;
   }
 
   /** Figures since the previous call: commands, p99 (us), and running totals. */

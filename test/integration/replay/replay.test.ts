@@ -160,6 +160,9 @@ test("read-only and dry run: only statements that cannot change data are counted
   assert.ok(kinds.includes("SELECT * FROM t WHERE n > 1"));
   assert.ok(!kinds.some((k) => /^(INSERT|UPDATE|DELETE|CREATE|DROP)/.test(k)), kinds.join("|"));
   assert.ok(result.summary.filtered >= 6);
+  const counted = result.summary.fingerprints.find((f) => f.fingerprint === "select * from t where n>?");
+  assert.equal(counted?.count, 1, JSON.stringify(result.summary.fingerprints.map((f) => f.fingerprint)));
+  assert.equal(counted?.target.p99, 0, "nothing ran on the target");
 });
 
 test("sysbench oltp_read_write (2 concurrent sessions, server-side prepared statements) replays in order", {

@@ -386,6 +386,7 @@ export async function replaySessions(
       elapsedMs: performance.now() - start,
       drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
       lagMs,
+      dryRun: Boolean(options.dryRun),
     }),
     sessions: outcomes,
   };

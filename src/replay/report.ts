@@ -44,6 +44,8 @@ export interface FingerprintReport {
 }
 
 export interface ReplaySummary {
+  /** Nothing was sent: the counts are what would have been replayed. */
+  dryRun: boolean;
   commands: number;
   compared: number;
   skipped: number;
@@ -180,10 +182,12 @@ export class Comparison {
     elapsedMs: number;
     drift: { meanUs: number; maxUs: number };
     lagMs: number;
+    dryRun?: boolean;
   }): ReplaySummary {
     const fps = this.fingerprints();
     const sum = (f: (r: FingerprintReport) => number) => fps.reduce((n, r) => n + f(r), 0);
     return {
+      dryRun: extra.dryRun ?? false,
       commands: this.commands,
       compared: sum((r) => r.count),
       skipped: this.skipped,
@@ -210,7 +214,7 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...`
 /** The end report for people. */
 export function formatSummary(s: ReplaySummary): string {
   const lines = [
-    `replayed ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}`,
+    `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}`,
     `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
     "",

@@ -194,3 +194,19 @@ test("sysbench oltp_read_write (2 concurrent sessions, server-side prepared stat
   assert.equal(kinds.filter((k) => k === "stmt_prepare").length, 22);
   assert.deepEqual(result.summary.differences, { errors: 0, affectedRows: 0, rows: 0 });
 });
+
+test("database mapping and user filter", async () => {
+  await db.query("CREATE DATABASE mapped");
+  const plans = await plansOf("ps.pcap");
+  const result = await replaySessions(plans, {
+    target: db.url,
+    speed: "max",
+    dbMap: new Map([["sluice_capture", "mapped"]]),
+  });
+  assert.equal(result.summary.differences.errors, 0, JSON.stringify(result.summary.fingerprints));
+  const rows = await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM mapped.ps");
+  assert.equal(Number(rows[0]?.c), 3);
+  const none = await replaySessions(plans, { target: db.url, speed: "max", filters: { users: ["nobody"] } });
+  assert.equal(none.summary.commands, 0);
+  assert.equal(none.summary.filtered, plans[0]?.commands.length);
+});

@@ -47,6 +47,9 @@ const OFFSET_HEADER = "x-stream-offset";
  * caught up). Deliveries of existing records come within milliseconds; the margin is for a loaded machine.
  */
 const FIRST_RECORD_WAIT_MS = 1000;
+/** How long the first read of a new subscription waits for each further delivery, and in all. */
+const FIRST_READ_LINGER_MS = 20;
+const FIRST_READ_LINGER_MAX_MS = 500;
 /** Quiet time after which the last chunk is taken as complete. */
 const QUIET_MS = 100;
 
@@ -305,21 +308,25 @@ export class RabbitBackend implements StreamBackend {
     }
     let open = true;
     let fresh = true;
+    /** Resolves on the next delivery or after `ms`; after the timer, pending socket reads run first (see probe). */
+    const waitForDelivery = async (ms: number) => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => setImmediate(resolve), ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    };
     return {
       next: async (max, requestedWaitMs) => {
         // "What is there now" takes a round trip for a new subscription: wait for its first delivery.
+        const isFirstCall = fresh;
         const waitMs = fresh ? Math.max(requestedWaitMs, FIRST_RECORD_WAIT_MS) : requestedWaitMs;
         fresh = false;
         if (buffered.length === 0 && waitMs > 0 && !ended && open) {
-          await new Promise<void>((resolve) => {
-            // After the timer, let pending socket reads run first (see probe).
-            const timer = setTimeout(() => setImmediate(resolve), waitMs);
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          wake = undefined;
+          await waitForDelivery(waitMs);
         }
         // A lost connection fails the reader at once; what it had buffered comes again after the commit.
         if (ended && open) throw ended;
@@ -331,6 +338,24 @@ export class RabbitBackend implements StreamBackend {
           const rec = toRecord(msg);
           // A consumer starts at the chunk holding the offset; skip what comes before it.
           if (rec.offset >= minOffset) out.push(rec);
+        }
+        // A new subscription delivers the chunk holding `from` in several socket reads: the first
+        // call waits briefly while more keeps arriving, so that "what is there now" is not cut at
+        // a read boundary (records before `from` in the chunk count as progress too).
+        for (
+          let lingered = 0;
+          isFirstCall && out.length < max && !ended && open && lingered < FIRST_READ_LINGER_MAX_MS;
+        ) {
+          const before = buffered.length;
+          await waitForDelivery(FIRST_READ_LINGER_MS);
+          lingered += FIRST_READ_LINGER_MS;
+          if (buffered.length === before) break;
+          while (out.length < max && buffered.length > 0) {
+            const msg = buffered.shift()!;
+            last = msg;
+            const rec = toRecord(msg);
+            if (rec.offset >= minOffset) out.push(rec);
+          }
         }
         // For a stream queue an ack only returns credit: it does not move any committed offset.
         if (last) ch.ack(last, true);

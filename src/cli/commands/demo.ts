@@ -44,7 +44,11 @@ export function register(program: Command): void {
     );
 }
 
-const BIN = fileURLToPath(new URL("../../../bin/sluice.js", import.meta.url));
+/** bin/sluice.js: three levels up from src/cli/commands, four from the compiled dist/src/cli/commands. */
+const BIN =
+  ["../../../bin/sluice.js", "../../../../bin/sluice.js"]
+    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+    .find((p) => existsSync(p)) ?? fileURLToPath(new URL("../../../bin/sluice.js", import.meta.url));
 const bold = (s: string) => (process.stdout.isTTY ? `\u001b[1m${s}\u001b[0m` : s);
 
 function step(title: string): void {

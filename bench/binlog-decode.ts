@@ -11,13 +11,14 @@
  * Each tool runs 3 times; the best run counts. Ratios are Sluice / peer in throughput (higher = Sluice faster).
  * Without --quick a larger run (x4 the rows) follows.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { eventToJsonLine } from "../src/codecs/binlog/jsonl-writer.ts";
 import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
 import { readBinlogFiles } from "../src/sources/binlog-file.ts";
+import { compiledCli } from "./compile-cli.ts";
 import type { BenchModule } from "./types.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -177,42 +178,6 @@ function timeInProcess(path: string, render: boolean): Promise<Timing> {
   });
 }
 
-let compiled: string | null | undefined;
-
-/**
- * The CLI as an install runs it (compiled JavaScript), built once into a scratch directory under
- * node_modules/.cache (so that dependencies resolve); null when the build emits nothing usable.
- */
-function compiledCli(): string | null {
-  if (compiled !== undefined) return compiled;
-  const out = join(ROOT, "node_modules/.cache/sluice-bench-dist");
-  rmSync(out, { recursive: true, force: true });
-  // Type errors elsewhere in the tree do not stop tsc from emitting; only a missing main.js does.
-  spawnSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules/typescript/bin/tsc"),
-      "-p",
-      ROOT,
-      "--outDir",
-      out,
-      "--declaration",
-      "false",
-      "--sourceMap",
-      "false",
-    ],
-    {
-      stdio: "ignore",
-    },
-  );
-  const main = join(out, "src/cli/main.js");
-  if (existsSync(main)) {
-    copyFileSync(join(ROOT, "package.json"), join(out, "package.json"));
-    compiled = main;
-  } else compiled = null;
-  return compiled;
-}
-
 /** The best of `n` runs, by CPU time. */
 async function best(n: number, fn: () => Promise<Timing>): Promise<Timing> {
   let b: Timing = { wall: Number.POSITIVE_INFINITY, cpu: Number.POSITIVE_INFINITY };
@@ -231,7 +196,7 @@ async function measure(sb: MariadbSandbox, w: Workload, tag: string, runs: numbe
   const bin = await buildBinlog(sb, w, tag);
   const counted = await countEvents(bin.path);
   const results: Measured[] = [];
-  const cli = compiledCli();
+  const cli = compiledCli("dist");
   results.push({
     tool: `sluice binlog read --format jsonl (${cli ? "compiled" : "from source through tsx"})`,
     t: await best(runs, () =>
@@ -298,7 +263,7 @@ function peakRss(cmd: string, args: string[]): Promise<number> {
       stdio: ["ignore", "ignore", "pipe"],
       cwd: ROOT,
       env:
-        cmd === process.execPath && !compiledCli()
+        cmd === process.execPath && !compiledCli("dist")
           ? { ...process.env, SLUICE_FROM_SOURCE: "1" }
           : process.env,
     });
@@ -326,7 +291,7 @@ async function peakMemory(sb: MariadbSandbox): Promise<string> {
   await sb.query("FLUSH BINARY LOGS");
   const path = join(sb.binlogDir, st!.File);
   const mib = statSync(path).size / 2 ** 20;
-  const cli = compiledCli();
+  const cli = compiledCli("dist");
   const sluice = await peakRss(process.execPath, [
     ...(cli ? [cli] : ["bin/sluice.js"]),
     "binlog",

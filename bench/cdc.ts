@@ -11,7 +11,7 @@
  * Set beside the seed's figures (MacBook Pro i5 2.7 GHz, Docker MariaDB 10.0): 100 s, 60 s, 54 s, 54 s.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,36 +28,11 @@ import {
   type Workload,
   workloadStatements,
 } from "../test/integration/cdc/workload.ts";
+import { compiledCli } from "./compile-cli.ts";
 import type { BenchModule } from "./types.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const _ROOT = new URL("..", import.meta.url).pathname;
 const SEED_SECONDS: Record<number, number> = { 1: 100, 2: 60, 4: 54, 10: 54 };
-
-/** The CLI compiled once into a scratch directory (process start-up as an install has it). */
-function compileCli(): string {
-  const out = join(ROOT, "node_modules/.cache/sluice-bench-cdc-dist");
-  rmSync(out, { recursive: true, force: true });
-  // Type errors elsewhere in the tree do not stop tsc from emitting.
-  spawnSync(
-    process.execPath,
-    [
-      join(ROOT, "node_modules/typescript/bin/tsc"),
-      "-p",
-      ROOT,
-      "--outDir",
-      out,
-      "--declaration",
-      "false",
-      "--sourceMap",
-      "false",
-    ],
-    { stdio: "ignore" },
-  );
-  const main = join(out, "src/cli/main.js");
-  if (!existsSync(main)) throw new Error("the CLI did not compile");
-  copyFileSync(join(ROOT, "package.json"), join(out, "package.json"));
-  return main;
-}
 
 interface Measured {
   label: string;
@@ -247,7 +222,8 @@ const bench: BenchModule = {
       console.error(`workload: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const [hd] = await source.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
       const head = { file: hd!.File, offset: Number(hd!.Position) };
-      const main = compileCli();
+      const main = compiledCli("cdc-dist");
+      if (!main) throw new Error("the CLI did not compile");
       startupSeconds = runCli(main, ["--version"]).seconds;
       const common = (store: string) => [
         "cdc",

@@ -4,6 +4,7 @@ import { eventToJson, eventToText } from "../../codecs/binlog/output.ts";
 import { redactUrl } from "../../core/url.ts";
 import { openBinlogStream } from "../../sources/replication/stream.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
+import { writable } from "../drain.ts";
 
 interface StreamOptions {
   start: string;
@@ -29,18 +30,7 @@ function secondsOption(name: string) {
 
 /** Writes a line, waiting for stdout to drain when its buffer is full (a slow reader holds the stream back). */
 async function writeLine(line: string): Promise<void> {
-  if (process.stdout.write(`${line}\n`)) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.stdout.off("drain", done);
-      process.stdout.off("close", done);
-      process.stdout.off("error", done);
-      resolve();
-    };
-    process.stdout.on("drain", done);
-    process.stdout.on("close", done);
-    process.stdout.on("error", done);
-  });
+  if (!process.stdout.write(`${line}\n`)) await writable(process.stdout);
 }
 
 /** `sluice binlog stream URL`: a replica's view of the server's binlog, printed like `binlog read`. */

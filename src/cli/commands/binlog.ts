@@ -6,6 +6,7 @@ import { isSluiceError, messageOf } from "../../core/errors.ts";
 import { createProgress, type Progress } from "../../core/progress.ts";
 import { readBinlogFiles, totalSize } from "../../sources/binlog-file.ts";
 import { action, ExitCode, intOption } from "../context.ts";
+import { writable } from "../drain.ts";
 import { registerBinlogStream } from "./binlog-stream.ts";
 
 interface ReadOptions {
@@ -84,17 +85,7 @@ class BatchedWriter {
 
   private async send(chunk: Buffer): Promise<void> {
     if (this.closed || this.out.write(chunk)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.out.off("drain", done);
-        this.out.off("error", done);
-        this.out.off("close", done);
-        resolve();
-      };
-      this.out.on("drain", done);
-      this.out.on("error", done);
-      this.out.on("close", done);
-    });
+    await writable(this.out);
   }
 }
 

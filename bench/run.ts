@@ -43,9 +43,10 @@ const DOC = "docs/benchmarks.md";
 const START = (n: string) => `<!-- bench:${n}:start -->`;
 const END = (n: string) => `<!-- bench:${n}:end -->`;
 
-let doc = existsSync(DOC)
-  ? readFileSync(DOC, "utf8")
-  : "# Benchmarks\n\nProduced by `npm run bench` (all) or `npm run bench -- NAME` (one section). Each section names the\nmachine and the command that produced it. Timing lives here, never in test assertions.\n";
+const fresh = () =>
+  existsSync(DOC)
+    ? readFileSync(DOC, "utf8")
+    : "# Benchmarks\n\nProduced by `npm run bench` (all) or `npm run bench -- NAME` (one section). Each section names the\nmachine and the command that produced it. Timing lives here, never in test assertions.\n";
 
 for (const n of names) {
   const mod = (await registry[n]!()).default;
@@ -54,8 +55,9 @@ for (const n of names) {
   const when = new Date().toISOString().slice(0, 10);
   const body = `${START(n)}\n## ${s.title}\n\nMachine: ${machine()}. Run on ${when} with \`${s.command}\`.\n\n${s.markdown.trim()}\n${END(n)}`;
   console.log(body);
+  // read again just before writing: another bench run may have written its own section meanwhile
+  const doc = fresh();
   const re = new RegExp(`${START(n)}[\\s\\S]*?${END(n)}`);
-  doc = re.test(doc) ? doc.replace(re, body) : `${doc.trimEnd()}\n\n${body}\n`;
+  writeFileSync(DOC, re.test(doc) ? doc.replace(re, () => body) : `${doc.trimEnd()}\n\n${body}\n`);
 }
-writeFileSync(DOC, doc);
 console.error(`wrote ${DOC}`);

@@ -2,6 +2,8 @@
 export { type DdlTarget, ddlTargets } from "./ddl.ts";
 export {
   comparePositions,
+  jsonCheckColumn,
+  markJsonColumns,
   type Position,
   parseEnumLabels,
   rowToColumnInfo,

@@ -7,7 +7,8 @@ import { ddlTargets } from "./ddl.ts";
 
 /**
  * Column names and types for table maps written with binlog_row_metadata=MINIMAL, from the server's
- * information_schema, tracked across the DDL seen in the stream.
+ * information_schema, tracked across the DDL seen in the stream. It also says what no table map can:
+ * MariaDB's UUID/INET types and which LONGTEXT columns are MariaDB JSON (`dataType: "json"`).
  *
  * Per table it keeps schema versions keyed by binlog position: a version fetched while reading the
  * event at P is valid from the last DDL on that table before P (or the start) until the next DDL the
@@ -40,6 +41,43 @@ export function comparePositions(a: Position, b: Position): number {
 const COLUMNS_SQL = `SELECT COLUMN_NAME AS name, ORDINAL_POSITION AS ordinal, DATA_TYPE AS dataType,
   COLUMN_TYPE AS columnType, CHARACTER_SET_NAME AS charset, DATETIME_PRECISION AS fsp
   FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`;
+
+/**
+ * MariaDB's JSON type is an alias of LONGTEXT plus a column CHECK `json_valid(\`col\`)`: COLUMNS
+ * says `longtext` (DATA_TYPE and COLUMN_TYPE alike) and only CHECK_CONSTRAINTS tells it apart. MariaDB
+ * 10.2.22+ lists that check with the table's name (LEVEL `Column`, named after the column); a table
+ * CHECK of exactly `json_valid(\`col\`)` makes a text column JSON the same way. Asked only for tables
+ * with a text column.
+ */
+const JSON_CHECKS_SQL = `SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
+  WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`;
+
+const TEXT_TYPES = new Set(["tinytext", "text", "mediumtext", "longtext"]);
+
+/** The column a CHECK clause declares JSON (`json_valid(\`j\`)`, as the server prints it), else undefined. */
+export function jsonCheckColumn(clause: string): string | undefined {
+  const m = /^\s*json_valid\s*\(\s*`((?:[^`]|``)+)`\s*\)\s*$/i.exec(clause);
+  return m ? m[1]!.replaceAll("``", "`") : undefined;
+}
+
+/**
+ * Marks the text columns that a `json_valid` CHECK constrains as `dataType: "json"` (the names of the
+ * CHECK_CONSTRAINTS rows' clauses); other columns are returned as they are.
+ */
+export function markJsonColumns(
+  columns: ColumnInfo[],
+  checks: ReadonlyArray<Record<string, unknown>>,
+): ColumnInfo[] {
+  const json = new Set<string>();
+  for (const r of checks) {
+    const clause = Buffer.isBuffer(r.clause) ? r.clause.toString("utf8") : String(r.clause ?? "");
+    const name = jsonCheckColumn(clause);
+    if (name !== undefined) json.add(name.toLowerCase());
+  }
+  return columns.map((c) =>
+    TEXT_TYPES.has(c.dataType) && json.has(c.name.toLowerCase()) ? { ...c, dataType: "json" } : c,
+  );
+}
 
 /** Labels of `enum('a','b''c')` / `set(...)` as information_schema.COLUMN_TYPE writes them. */
 export function parseEnumLabels(columnType: string): string[] | undefined {
@@ -79,6 +117,8 @@ export class SchemaResolver implements ColumnNameSource {
   readonly #versions = new Map<string, Version[]>();
   /** Last DDL position seen per table key (and per schema, key `schema.`). */
   readonly #lastDdl = new Map<string, Position>();
+  /** False once the server showed it has no CHECK_CONSTRAINTS view with table names. */
+  #checkConstraints = true;
   /** Number of information_schema fetches (for tests and metrics). */
   fetches = 0;
 
@@ -155,13 +195,34 @@ export class SchemaResolver implements ColumnNameSource {
   async prepare(schema: string, table: string, at: Position): Promise<void> {
     if (this.#find(schema, table, at) !== undefined) return;
     const rows = await this.#query(COLUMNS_SQL, [schema, table]);
+    let columns = rows.map(rowToColumnInfo);
+    if (this.#checkConstraints && columns.some((c) => TEXT_TYPES.has(c.dataType)))
+      columns = markJsonColumns(columns, await this.#jsonChecks(schema, table));
     this.fetches++;
     const key = SchemaResolver.key(schema, table);
     const ddl = this.#lastDdlBefore(schema, table, at);
-    const version: Version = { from: ddl, until: undefined, columns: rows.map(rowToColumnInfo) };
+    const version: Version = { from: ddl, until: undefined, columns };
     const versions = this.#versions.get(key) ?? [];
     versions.push(version);
     this.#versions.set(key, versions);
+  }
+
+  /**
+   * The CHECK_CONSTRAINTS rows of a table. Servers without that view (MariaDB before 10.2.22, MySQL
+   * before 8.0.16) or without its TABLE_NAME column (MySQL, whose JSON is a type of its own) have no
+   * JSON-by-constraint columns: the resolver stops asking them.
+   */
+  async #jsonChecks(schema: string, table: string): Promise<Array<Record<string, unknown>>> {
+    try {
+      return await this.#query(JSON_CHECKS_SQL, [schema, table]);
+    } catch (e) {
+      const err = e as { errno?: unknown; cause?: { errno?: unknown } };
+      const errno = err.errno ?? err.cause?.errno;
+      // ER_UNKNOWN_TABLE (no such information_schema view), ER_BAD_FIELD_ERROR (no TABLE_NAME column)
+      if (errno !== 1109 && errno !== 1054) throw e;
+      this.#checkConstraints = false;
+      return [];
+    }
   }
 
   /**

@@ -11,7 +11,8 @@ import {
 /**
  * The output contract of row values (docs/binlog-values.md): SQL NULL null; integers as numbers within
  * ±2^53, else decimal strings; DECIMAL exact strings; temporal strings; text strings; binary
- * {"base64": ...}; BIT integers; ENUM/SET labels; JSON parsed; absent columns are not keys.
+ * {"base64": ...}; BIT integers; ENUM/SET labels; JSON parsed (MariaDB's JSON text: parsed when exact,
+ * see mariadbJsonToJson); absent columns are not keys.
  */
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -31,6 +32,83 @@ export function formatFloat32(v: number): string {
   return String(v);
 }
 
+/** Integers a double holds exactly whatever their text: the fast accept of `exactNumber`. */
+const SHORT_INT = /^-?\d{1,15}$/;
+
+/**
+ * A JSON number's decimal value as a key (`-15e-1` for `-1.50`): digits without leading and trailing
+ * zeros and the power of ten, so `1.50`, `15E-1` and `1.5` have the same key; zero is `0` (`-0` too).
+ */
+function decimalKey(t: string): string {
+  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(t);
+  if (!m) return t;
+  const frac = m[2] ?? "";
+  const digits = (m[1]! + frac).replace(/^0+/, "");
+  if (digits === "") return "0";
+  const trimmed = digits.replace(/0+$/, "");
+  const exp = BigInt(m[3] ?? 0) - BigInt(frac.length) + BigInt(digits.length - trimmed.length);
+  return `${t.startsWith("-") ? "-" : ""}${trimmed}e${exp}`;
+}
+
+/**
+ * Whether the double JSON.parse makes of a number token is written back (JSON.stringify) as the same
+ * decimal value: false for integers beyond 2^53 that a double cannot hold (12345678901234567890),
+ * more significant digits than a double keeps, and values beyond its range (1e400, 1e-400).
+ */
+function exactNumber(token: string): boolean {
+  if (SHORT_INT.test(token)) return true;
+  const d = Number(token);
+  return Number.isFinite(d) && decimalKey(token) === decimalKey(String(d));
+}
+
+/** String tokens (with `:` after a key) and number tokens of a valid JSON text, in order. */
+const JSON_TOKENS = /"(?:[^"\\]|\\.)*"(\s*:)?|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+
+/** Keys of all objects in a parsed document (iterative: documents may nest deeper than the stack). */
+function countKeys(doc: unknown): number {
+  let n = 0;
+  const stack: unknown[] = [doc];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v !== "object" || v === null) continue;
+    if (Array.isArray(v)) for (const x of v) stack.push(x);
+    else {
+      const keys = Object.keys(v);
+      n += keys.length;
+      for (const k of keys) stack.push((v as Record<string, unknown>)[k]);
+    }
+  }
+  return n;
+}
+
+/**
+ * A MariaDB JSON column's text in the output contract (docs/binlog-values.md): the parsed document
+ * when writing it back as JSON says exactly what the text says, value for value; else the text itself,
+ * unchanged. The text is kept for a text that is not JSON (a CHECK added after the data, or checks
+ * off), numbers a double cannot carry exactly (a JSON number then would be a different number), and
+ * duplicate keys (MariaDB's functions read the first, JSON.parse keeps the last). Number notation is
+ * not kept (`1.50` → `1.5`, `1E2` → `100`, `-0` → `0`): JSON numbers are values.
+ */
+export function mariadbJsonToJson(text: string): unknown {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (typeof doc !== "object" || doc === null)
+    return typeof doc === "number" && !exactNumber(text.trim()) ? text : doc;
+  let keys = 0;
+  JSON_TOKENS.lastIndex = 0;
+  for (let m = JSON_TOKENS.exec(text); m !== null; m = JSON_TOKENS.exec(text)) {
+    const t = m[0];
+    if (t.charCodeAt(0) === 0x22) {
+      if (m[1] !== undefined) keys++;
+    } else if (!exactNumber(t)) return text;
+  }
+  return keys === countKeys(doc) ? doc : text;
+}
+
 function vectorValues(b: Buffer): number[] {
   const out: number[] = [];
   for (let i = 0; i + 4 <= b.length; i += 4) out.push(Number(formatFloat32(b.readFloatLE(i))));
@@ -47,7 +125,8 @@ export function cellToJson(v: CellValue, col: ColumnDef): unknown {
     case "bigint":
       return v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v.toString();
     case "string":
-      return v;
+      // MariaDB JSON (LONGTEXT + json_valid CHECK), known from the schema resolver
+      return col.dataType === "json" ? mariadbJsonToJson(v) : v;
     default:
       break;
   }

@@ -5,7 +5,12 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { cellToJson, cellToText, mariadbJsonToJson } from "../../../../src/codecs/binlog/rows/output.ts";
 import { type ColumnDef, ColumnType } from "../../../../src/codecs/binlog/rows/types.ts";
-import { jsonCheckColumn, markJsonColumns, SchemaResolver } from "../../../../src/sources/schema/index.ts";
+import {
+  ddlTargets,
+  jsonCheckColumn,
+  markJsonColumns,
+  SchemaResolver,
+} from "../../../../src/sources/schema/index.ts";
 
 function blobColumn(dataType: string | undefined): ColumnDef {
   return {
@@ -33,6 +38,19 @@ test("jsonCheckColumn: the column of a json_valid CHECK as MariaDB prints it, no
   assert.equal(jsonCheckColumn("json_valid(`j`) or `j` is null"), undefined);
   assert.equal(jsonCheckColumn("json_valid(concat(`a`,`b`))"), undefined);
   assert.equal(jsonCheckColumn("`n` > 0"), undefined);
+});
+
+test("DDL that makes a column JSON or not closes the table's version", () => {
+  for (const sql of [
+    "ALTER TABLE t ADD COLUMN j JSON",
+    "ALTER TABLE t MODIFY lt JSON",
+    "ALTER TABLE t MODIFY j LONGTEXT",
+    "ALTER TABLE t CHANGE j j2 LONGTEXT",
+    "ALTER TABLE t DROP CONSTRAINT j",
+    "ALTER TABLE t DROP CHECK j",
+    "ALTER TABLE t ADD CONSTRAINT c CHECK (json_valid(`lt`))",
+  ])
+    assert.deepEqual(ddlTargets(sql, "db"), [{ schema: "db", table: "t" }], sql);
 });
 
 test("markJsonColumns: only text columns named by a json_valid CHECK become json", () => {

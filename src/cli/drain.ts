@@ -1,3 +1,5 @@
+import { JsonlSink } from "../codecs/binlog/rows-json/sink.ts";
+
 /**
  * Resolves when `out` can take more (drain), or can take nothing at all any more (close, error): a
  * slow reader holds the writer back, a gone reader does not hang it.
@@ -14,4 +16,60 @@ export function writable(out: NodeJS.WritableStream): Promise<void> {
     out.on("close", done);
     out.on("error", done);
   });
+}
+
+/** Output is written in batches of about this many bytes. */
+const WRITE_BATCH = 1024 * 1024;
+
+/**
+ * Output lines encoded straight into a byte buffer (`sink`) and written in batches (measured: 5x less
+ * CPU than joining strings and letting the stream encode them), waiting for the stream to drain so
+ * that a slow reader (a pipe into `less`) holds the producer back instead of filling memory. Whatever
+ * is buffered is written as soon as the producer waits for input (a file read, the network), so a
+ * line never sits in the batch while nothing else comes. A batch's buffer is reused when the stream
+ * took it at once (a file, /dev/null, a pipe with room), else the next batch gets a fresh one.
+ */
+export class BatchedWriter {
+  readonly sink = new JsonlSink(2 * WRITE_BATCH);
+  private scheduled = false;
+  /** The reader went away (EPIPE, e.g. `| head`): stop producing, nothing more can be shown. */
+  closed = false;
+  /** A write error other than EPIPE. */
+  failure: Error | undefined;
+
+  constructor(private readonly out: NodeJS.WritableStream & { writableLength?: number }) {
+    out.on("error", (e: NodeJS.ErrnoException) => {
+      this.closed = true;
+      if (e.code !== "EPIPE") this.failure = e;
+    });
+  }
+
+  /** Appends a string (e.g. a line with its newline). */
+  text(s: string): void {
+    this.sink.string(s);
+  }
+
+  /** After appending: writes a full batch now, else makes sure the lines go out once the producer waits. */
+  async wrote(): Promise<void> {
+    if (this.sink.pos >= WRITE_BATCH) {
+      await this.flush();
+      return;
+    }
+    if (!this.scheduled && this.sink.pos > 0) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.sink.pos === 0) return;
+    const chunk = this.sink.take();
+    if (this.closed) return;
+    const more = this.out.write(chunk);
+    if (this.out.writableLength === 0) this.sink.recycle();
+    if (!more) await writable(this.out);
+  }
 }

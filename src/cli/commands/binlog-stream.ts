@@ -1,10 +1,10 @@
 import { type Command, Option } from "commander";
 import type { BinlogEvent } from "../../codecs/binlog/events.ts";
-import { eventToJson, eventToText } from "../../codecs/binlog/output.ts";
+import { eventToText } from "../../codecs/binlog/output.ts";
+import { deferredRowsCodec, writeJsonLine } from "../../codecs/binlog/rows-json/index.ts";
 import { redactUrl } from "../../core/url.ts";
-import { openBinlogStream } from "../../sources/replication/stream.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
-import { writable } from "../drain.ts";
+import { BatchedWriter } from "../drain.ts";
 
 interface StreamOptions {
   start: string;
@@ -26,11 +26,6 @@ function secondsOption(name: string) {
       throw new Error(`${name} must be a number of seconds >= 0, got '${value}'`);
     return n;
   };
-}
-
-/** Writes a line, waiting for stdout to drain when its buffer is full (a slow reader holds the stream back). */
-async function writeLine(line: string): Promise<void> {
-  if (!process.stdout.write(`${line}\n`)) await writable(process.stdout);
 }
 
 /** `sluice binlog stream URL`: a replica's view of the server's binlog, printed like `binlog read`. */
@@ -93,6 +88,8 @@ binlog said no (message names the server and position); 2 bad usage.`,
         const onOutputError = () => controller.abort();
         process.stdout.on("error", onOutputError);
         const stop = opts.untilHead ? "head" : opts.stop;
+        // the replication client (network, TLS, metrics) is loaded only by this command, not by `binlog read`
+        const { openBinlogStream } = await import("../../sources/replication/stream.ts");
         const stream = openBinlogStream(url, {
           start: opts.start,
           ...(stop === undefined ? {} : { stop }),
@@ -102,6 +99,8 @@ binlog said no (message names the server and position); 2 bad usage.`,
           verifyChecksum: opts.verifyChecksum,
           reconnect: opts.reconnect ? {} : false,
           signal: controller.signal,
+          // JSON lines are written from the rows' bytes: rows events come undecoded
+          ...(opts.format === "jsonl" ? { rows: deferredRowsCodec } : {}),
         });
         stream.on("connected", (c) =>
           logger.debug({ server: redactUrl(url), connectionId: c.connectionId, from: c.resume }, "streaming"),
@@ -117,15 +116,21 @@ binlog said no (message names the server and position); 2 bad usage.`,
             "replication connection lost; reconnecting",
           ),
         );
-        const render: (ev: BinlogEvent) => string =
-          opts.format === "text" ? (ev) => `${eventToText(ev)}\n` : (ev) => JSON.stringify(eventToJson(ev));
+        // Lines are batched, and written as soon as the stream waits for the server.
+        const writer = new BatchedWriter(process.stdout);
+        const render: (ev: BinlogEvent) => void =
+          opts.format === "text"
+            ? (ev) => writer.text(`${eventToText(ev)}\n`)
+            : (ev) => writeJsonLine(ev, writer.sink);
         try {
           for await (const ev of stream) {
             if ((ev.type === "heartbeat" || ev.type === "heartbeat_v2") && !opts.heartbeats) continue;
-            if (controller.signal.aborted) break;
-            await writeLine(render(ev));
+            if (controller.signal.aborted || writer.closed) break;
+            render(ev);
+            await writer.wrote();
           }
         } finally {
+          await writer.flush();
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);
           process.stdout.off("error", onOutputError);

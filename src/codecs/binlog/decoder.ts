@@ -30,7 +30,8 @@ import type { BinlogEvent, BinlogEventData, EventPosition, RawTypeName, RowsType
 import { formatMariadbGtid } from "./gtid.ts";
 import { ByteReader } from "./reader.ts";
 import * as rowsLayer from "./rows/index.ts";
-import type { RowsEvent, TableMapEvent } from "./rows/types.ts";
+import type { RowsEventFrame } from "./rows/rows-event.ts";
+import type { RowChange, RowsEvent, TableMapEvent } from "./rows/types.ts";
 import {
   ChecksumAlgorithm,
   type ChecksumAlgorithmCode,
@@ -58,7 +59,47 @@ export interface RowsCodec {
     tables: ReadonlyMap<bigint, TableMapEvent>,
     where: { file: string; offset: number },
   ): RowsEvent;
+  /**
+   * Optional: when present, rows events are opened with it (header, bitmaps, table) and their rows
+   * are decoded only when `rows.rows` is first read, so that a writer working from the row bytes
+   * (src/codecs/binlog/rows-json) skips building values it does not need. The frame of such an event
+   * is `deferredRowsFrame(ev.rows)`.
+   */
+  openRowsEvent?(...args: Parameters<RowsCodec["decodeRowsEvent"]>): RowsEventFrame;
 }
+
+/** Rows events whose rows are decoded on first read (RowsCodec.openRowsEvent): their frame, and the error for damage. */
+const deferredFrames = new WeakMap<RowsEvent, { frame: RowsEventFrame; fail: (e: unknown) => SluiceError }>();
+
+/** The undecoded rows of a rows event opened by RowsCodec.openRowsEvent; undefined for other events. */
+export function deferredRowsFrame(rows: RowsEvent): RowsEventFrame | undefined {
+  return deferredFrames.get(rows)?.frame;
+}
+
+function settleRows(ev: RowsEvent, rows: RowChange[]): void {
+  Object.defineProperty(ev, "rows", { value: rows, writable: true, enumerable: true, configurable: true });
+}
+
+const DEFERRED_ROWS: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: RowsEvent): RowChange[] {
+    const d = deferredFrames.get(this);
+    const rows: RowChange[] = [];
+    if (d !== undefined) {
+      try {
+        for (const row of rowsLayer.iterateRows(d.frame)) rows.push(row);
+      } catch (e) {
+        throw d.fail(e);
+      }
+    }
+    settleRows(this, rows);
+    return rows;
+  },
+  set(this: RowsEvent, rows: RowChange[]): void {
+    settleRows(this, rows);
+  },
+};
 
 export interface BinlogEventDecoderOptions {
   /** Verify CRC32 checksums (default true). */
@@ -451,6 +492,10 @@ export class BinlogEventDecoder {
         if (rowsType) {
           const body = r.rest();
           if (!this.rows) return { type: rowsType, typeCode: t, raw: body };
+          if (this.rows.openRowsEvent !== undefined) {
+            const frame = this.rows.openRowsEvent(body, t, ctx, this.tables, where);
+            return { type: rowsType, typeCode: t, rows: this.deferRows(frame, where, position) };
+          }
           return {
             type: rowsType,
             typeCode: t,
@@ -466,6 +511,24 @@ export class BinlogEventDecoder {
         };
       }
     }
+  }
+
+  /**
+   * The rows event of `frame` with its rows decoded on first read, by the same code decodeRowsEvent
+   * runs; a damaged row then throws the error decode() would have thrown for the event.
+   */
+  private deferRows(frame: RowsEventFrame, where: EventSource, position: EventPosition): RowsEvent {
+    const ev = frame.header as RowsEvent;
+    // One accessor pair for all events: objects that get it share their hidden class.
+    Object.defineProperty(ev, "rows", DEFERRED_ROWS);
+    deferredFrames.set(ev, {
+      frame,
+      fail: (e) => {
+        const typeName = eventTypeName[frame.header.typeCode] ?? `type ${frame.header.typeCode}`;
+        return this.damaged(e, typeName, where, position.payloadOffset);
+      },
+    });
+    return ev;
   }
 
   /** Carries the open transaction's GTID onto its events and notices where the transaction ends. */

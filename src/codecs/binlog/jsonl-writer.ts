@@ -28,6 +28,11 @@ const MIN_SAFE = -MAX_SAFE;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: these are exactly the characters to find
 const PLAIN = /^[^\u0000-\u001f"\\\ud800-\udfff]*$/;
 
+/** True when JSON.stringify writes `s` as it is, between quotes. */
+export function isPlainString(s: string): boolean {
+  return PLAIN.test(s);
+}
+
 /** A string as JSON.stringify writes it. */
 export function jsonString(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
@@ -55,7 +60,7 @@ function unsafeKey(name: string): boolean {
  * reference path.
  */
 const keyCache = new WeakMap<ColumnDef[], string[] | null>();
-function columnKeys(cols: ColumnDef[]): string[] | undefined {
+export function columnKeys(cols: ColumnDef[]): string[] | undefined {
   let keys = keyCache.get(cols);
   if (keys === undefined) {
     const names = cols.map(columnName);
@@ -68,9 +73,14 @@ function columnKeys(cols: ColumnDef[]): string[] | undefined {
   return keys ?? undefined;
 }
 
-/** One cell as JSON text; the rare kinds go through cellToJson. */
-function cellJson(v: CellValue, col: ColumnDef): string {
+/**
+ * One cell as JSON text; the rare kinds go through cellToJson. Undefined when the reference leaves
+ * the cell out of its image (a value JSON.stringify drops): the caller then takes the reference path.
+ */
+export function cellJson(v: CellValue, col: ColumnDef): string | undefined {
   if (v === null) return "null";
+  // JSON-typed columns: whatever the reference makes of their cells
+  if (col.dataType === "json") return JSON.stringify(cellToJson(v, col));
   switch (typeof v) {
     case "string":
       return jsonString(v);
@@ -93,7 +103,9 @@ function imageJson(values: CellValue[], cols: ColumnDef[], keys: string[]): stri
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (v === ABSENT) continue;
-    s += sep + keys[i]! + cellJson(v, cols[i]!);
+    const cell = cellJson(v, cols[i]!);
+    if (cell === undefined) return undefined;
+    s += sep + keys[i]! + cell;
     sep = ",";
   }
   return `${s}}`;

@@ -1,0 +1,121 @@
+/**
+ * JSON lines of binlog events written into a byte buffer: rows events straight from their row bytes
+ * (rows.ts), every other event through eventToJsonLine. The bytes are exactly those of
+ * `JSON.stringify(eventToJson(ev))` + "\n" in UTF-8. Pure: no I/O.
+ *
+ * Rows events are transcoded from their bytes only when the decoder left them undecoded: give the
+ * decoder `deferredRowsCodec` (or any RowsCodec with openRowsEvent). Events decoded the usual way
+ * take the string path.
+ */
+import { deferredRowsFrame, type RowsCodec } from "../decoder.ts";
+import type { BinlogEvent } from "../events.ts";
+import { eventToJsonLine } from "../jsonl-writer.ts";
+import { eventToJson } from "../output.ts";
+import { decodeRowsEvent, openRowsEvent } from "../rows/rows-event.ts";
+import { decodeTableMapEvent } from "../rows/table-map.ts";
+import type { TableMapEvent } from "../rows/types.ts";
+import type { FormatContext } from "../types.ts";
+import { writeRowsEventJson } from "./rows.ts";
+import type { JsonlSink } from "./sink.ts";
+
+export { JsonlSink } from "./sink.ts";
+
+const MAP_CACHE_SIZE = 1024;
+const tableMaps = new WeakMap<FormatContext, Map<string, TableMapEvent>>();
+
+/**
+ * A server writes the same TABLE_MAP before every statement on a table: one decoded with the same
+ * bytes in the same format is reused (a copy with its own position, sharing the columns), and so is
+ * everything a writer derives from its columns.
+ */
+function cachedTableMap(
+  body: Buffer,
+  ctx: FormatContext,
+  where: { file: string; offset: number },
+): TableMapEvent {
+  let cache = tableMaps.get(ctx);
+  if (cache === undefined) {
+    cache = new Map();
+    tableMaps.set(ctx, cache);
+  }
+  const key = body.toString("latin1");
+  const hit = cache.get(key);
+  if (hit !== undefined) return { ...hit, position: { file: where.file, offset: where.offset } };
+  const map = decodeTableMapEvent(body, ctx, where);
+  if (cache.size >= MAP_CACHE_SIZE) cache.clear();
+  cache.set(key, map);
+  return map;
+}
+
+/**
+ * The row layer with rows decoded only when read (see RowsCodec.openRowsEvent), and table maps of
+ * identical bytes sharing their columns (nothing may change them: no column-name source).
+ */
+export const deferredRowsCodec: RowsCodec = {
+  decodeTableMapEvent: cachedTableMap,
+  decodeRowsEvent,
+  openRowsEvent,
+};
+
+/** Keys that an object lists first, whatever their place (array-index-like names). */
+const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * The output-contract object of an event other than a table map or rows event, written as
+ * JSON.stringify writes it: its strings (a statement can be large) go straight into the sink, and
+ * nested values through JSON.stringify. False, with nothing written, when it has a key an object
+ * would move.
+ */
+function writeObject(obj: Record<string, unknown>, sink: JsonlSink): boolean {
+  const keys = Object.keys(obj);
+  for (const k of keys) if (INDEX_LIKE.test(k)) return false;
+  let sep = 0x7b;
+  for (const k of keys) {
+    const v = obj[k];
+    let text: string | undefined;
+    switch (typeof v) {
+      case "string":
+        break;
+      case "number":
+        text = Number.isFinite(v) ? String(v) : "null";
+        break;
+      case "boolean":
+        text = v ? "true" : "false";
+        break;
+      case "undefined":
+      case "function":
+      case "symbol":
+        continue;
+      default:
+        text = JSON.stringify(v);
+        if (text === undefined) continue;
+    }
+    sink.byte(sep);
+    sep = 0x2c;
+    sink.jsonString(k);
+    sink.byte(0x3a);
+    if (text === undefined) sink.jsonString(v as string);
+    else sink.string(text);
+  }
+  if (sep === 0x7b) sink.byte(sep);
+  sink.byte(0x7d);
+  return true;
+}
+
+/** Appends the JSON line of `ev` and its newline to `sink`. */
+export function writeJsonLine(ev: BinlogEvent, sink: JsonlSink): void {
+  const rows = "rows" in ev ? ev.rows : undefined;
+  const frame = rows === undefined ? undefined : deferredRowsFrame(rows);
+  if (frame !== undefined) {
+    if (!writeRowsEventJson(ev, frame, sink)) sink.string(eventToJsonLine(ev));
+  } else if (rows !== undefined || ev.type === "table_map") {
+    sink.string(eventToJsonLine(ev));
+  } else {
+    const mark = sink.pos;
+    if (!writeObject(eventToJson(ev), sink)) {
+      sink.rewind(mark);
+      sink.string(JSON.stringify(eventToJson(ev)));
+    }
+  }
+  sink.byte(0x0a);
+}

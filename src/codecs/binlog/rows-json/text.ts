@@ -1,0 +1,152 @@
+/**
+ * String cells copied from the row bytes into a JSON line, escaped as JSON.stringify escapes the
+ * decoded string (docs/binlog-values.md): the bytes of text in UTF-8, latin1 (MySQL's cp1252) or
+ * ascii become the UTF-8 of the string the row decoder would build, with no string in between.
+ *
+ * Four bytes at a time where they are aligned: a table of 16-bit values says whether a word holds
+ * nothing to escape or transcode (no byte below 0x20, no '"', no '\\', none from 0x80), and such
+ * words are stored as they are. Other bytes go one by one.
+ */
+import { isUtf8 } from "node:buffer";
+import { decodeText } from "../rows/charsets.ts";
+import type { JsonlSink } from "./sink.ts";
+
+/** How a column's bytes become text. */
+export const TextMode = {
+  /** UTF-8 (utf8mb3, utf8mb4): copied; not well-formed bytes are left to the reference decoder. */
+  UTF8: 0,
+  /** MySQL's latin1, which is Windows cp1252. */
+  LATIN1: 1,
+  /** ascii: each byte is the code point of its value (as Buffer#toString("latin1")). */
+  ASCII: 2,
+} as const;
+export type TextModeCode = (typeof TextMode)[keyof typeof TextMode];
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Code points of latin1 bytes 0x80-0x9f, from the row decoder's own table. */
+const cp1252 = Array.from({ length: 32 }, (_, i) =>
+  decodeText(Buffer.from([0x80 + i]), 0, 1, "latin1").charCodeAt(0),
+);
+
+const HEX = "0123456789abcdef";
+
+/** JSON escapes of the bytes below 0x20, '"' and '\\' (0 = none). */
+const ESCAPE: Uint8Array[] = [];
+for (let b = 0; b < 0x80; b++) {
+  let e: string | undefined;
+  if (b < 0x20) {
+    e =
+      b === 8
+        ? "\\b"
+        : b === 9
+          ? "\\t"
+          : b === 10
+            ? "\\n"
+            : b === 12
+              ? "\\f"
+              : b === 13
+                ? "\\r"
+                : `\\u00${HEX[b >> 4]}${HEX[b & 15]}`;
+  } else if (b === 0x22) e = '\\"';
+  else if (b === 0x5c) e = "\\\\";
+  if (e !== undefined) ESCAPE[b] = Buffer.from(e, "latin1");
+}
+
+/** 1 for the 16-bit values whose two bytes are plain printable ASCII other than '"' and '\\'. */
+const PLAIN16 = new Uint8Array(65536);
+for (let a = 0x20; a < 0x80; a++) {
+  if (a === 0x22 || a === 0x5c) continue;
+  for (let b = 0x20; b < 0x80; b++) if (b !== 0x22 && b !== 0x5c) PLAIN16[(a << 8) | b] = 1;
+}
+
+/** The Int32Array over an ArrayBuffer, kept for the buffer last asked about (one read chunk). */
+let wordsOf: ArrayBufferLike | undefined;
+let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
+function wordView(ab: ArrayBufferLike): Int32Array<ArrayBufferLike> {
+  if (ab !== wordsOf) {
+    words = new Int32Array(ab, 0, ab.byteLength >> 2);
+    wordsOf = ab;
+  }
+  return words;
+}
+
+/** Bytes a text cell of `n` bytes may take in the line at most (every byte a \u00XX escape, quotes). */
+export function textBound(n: number): number {
+  return 6 * n + 2;
+}
+
+/**
+ * Writes src[s, e) as a JSON string at `o` (room reserved by the caller, textBound) and returns the
+ * position after it, or -1 when the bytes are not well-formed UTF-8 (UTF8 mode): the caller then
+ * writes the cell the reference way (the decoder replaces such bytes).
+ */
+export function writeText(
+  sink: JsonlSink,
+  o: number,
+  src: Buffer,
+  s: number,
+  e: number,
+  mode: TextModeCode,
+): number {
+  const dst = sink.buf;
+  const dv = sink.dv;
+  const base = src.byteOffset;
+  const w32 = wordView(src.buffer);
+  let high = false;
+  dst[o++] = 0x22;
+  let i = s;
+  while (i < e) {
+    if (((base + i) & 3) === 0) {
+      let wi = (base + i) >> 2;
+      const wEnd = (base + e) >> 2;
+      while (wi + 1 < wEnd) {
+        const w = w32[wi]!;
+        const x = w32[wi + 1]!;
+        if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]! & PLAIN16[x & 0xffff]! & PLAIN16[x >>> 16]!) === 0)
+          break;
+        dv.setInt32(o, w, LITTLE_ENDIAN);
+        dv.setInt32(o + 4, x, LITTLE_ENDIAN);
+        o += 8;
+        wi += 2;
+      }
+      if (wi < wEnd) {
+        const w = w32[wi]!;
+        if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]!) !== 0) {
+          dv.setInt32(o, w, LITTLE_ENDIAN);
+          o += 4;
+          wi++;
+        }
+      }
+      i = (wi << 2) - base;
+      if (i >= e) break;
+    }
+    const c = src[i++]!;
+    if (c >= 0x80) {
+      if (mode === TextMode.UTF8) {
+        high = true;
+        dst[o++] = c;
+      } else {
+        const cp = mode === TextMode.LATIN1 && c < 0xa0 ? cp1252[c - 0x80]! : c;
+        if (cp < 0x800) {
+          dst[o++] = 0xc0 | (cp >> 6);
+          dst[o++] = 0x80 | (cp & 0x3f);
+        } else {
+          dst[o++] = 0xe0 | (cp >> 12);
+          dst[o++] = 0x80 | ((cp >> 6) & 0x3f);
+          dst[o++] = 0x80 | (cp & 0x3f);
+        }
+      }
+      continue;
+    }
+    const esc = ESCAPE[c];
+    if (esc === undefined) {
+      dst[o++] = c;
+      continue;
+    }
+    for (let k = 0; k < esc.length; k++) dst[o++] = esc[k]!;
+  }
+  dst[o++] = 0x22;
+  if (high && !isUtf8(src.subarray(s, e))) return -1;
+  return o;
+}

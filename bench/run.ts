@@ -13,6 +13,7 @@ const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
   "stream-log": () => import("./stream-log.ts"),
   "binlog-stream": () => import("./binlog-stream.ts"),
   cdc: () => import("./cdc.ts"),
+  replay: () => import("./replay.ts"),
 };
 
 const args = process.argv.slice(2);

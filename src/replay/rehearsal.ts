@@ -244,6 +244,8 @@ export interface CapturedTraffic {
   /** Commands the source answered (all but COM_STMT_CLOSE and COM_QUIT, which have no answer). */
   answered: number;
   byKind: Record<string, number>;
+  /** From the first captured command to the last, microseconds. */
+  spanUs: number;
   /** Errors the source answered, by errno. */
   sourceErrors: Record<string, number>;
   /** sysbench's writes by row (`table:id`), in capture order. */
@@ -275,13 +277,18 @@ export function analyseCapture(plans: readonly SessionPlan[]): CapturedTraffic {
     commands: 0,
     answered: 0,
     byKind: {},
+    spanUs: 0,
     sourceErrors: {},
     writes: new Map(),
   };
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
   for (const plan of plans) {
     const statements = new Map<number, string>();
     for (const { command: c, response: r } of plan.commands) {
       out.commands++;
+      first = Math.min(first, c.ts);
+      last = Math.max(last, c.ts);
       out.byKind[c.kind] = (out.byKind[c.kind] ?? 0) + 1;
       if (r) {
         out.answered++;
@@ -302,6 +309,7 @@ export function analyseCapture(plans: readonly SessionPlan[]): CapturedTraffic {
     }
   }
   for (const list of out.writes.values()) list.sort((a, b) => a.ts - b.ts);
+  if (out.commands > 0) out.spanUs = last - first;
   return out;
 }
 
@@ -330,6 +338,13 @@ export function explainRows(differing: readonly string[], traffic: CapturedTraff
 
 /** Errors that concurrent transactions get or not depending on timing: deadlock, lock wait timeout. */
 export const TIMING_ERRNOS: ReadonlySet<number> = new Set([1213, 1205]);
+
+/**
+ * Errors that follow from a timing error on one side: after a deadlock on the target, the rest of the
+ * source's transaction runs outside a transaction there, and sysbench's INSERT of the row whose DELETE
+ * was rolled back finds the row still present (duplicate key).
+ */
+export const AFTER_TIMING_ERRNOS: ReadonlySet<number> = new Set([1062]);
 
 export interface CaptureTotals {
   /** The capture's last statistics line, as it printed it. */

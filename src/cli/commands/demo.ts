@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { SluiceError } from "../../core/errors.ts";
 import { formatDuration } from "../../core/units.ts";
 import {
+  AFTER_TIMING_ERRNOS,
   analyseCapture,
   checksums,
   compareEndState,
@@ -333,15 +334,24 @@ async function rehearsal(
       `the replay covered ${replayed.sessions}/${traffic.sessions} sessions and ${replayed.commands}/${traffic.answered} answered commands (${replayed.skipped} skipped)`,
       { hint: DEMO_LOG_HINT },
     );
-  const timing = replayed.errnos.filter((d) => TIMING_ERRNOS.has(d.source) || TIMING_ERRNOS.has(d.target));
-  const timingCount = timing.reduce((n, d) => n + d.count, 0);
+  const count = (errnos: ReadonlySet<number>) =>
+    replayed.errnos
+      .filter((d) => errnos.has(d.source) || errnos.has(d.target))
+      .reduce((n, d) => n + d.count, 0);
   if (replayed.errors === 0 && replayed.affected === 0 && replayed.rows === 0) {
     process.stdout.write(
       "Per command: 0 error differences, 0 affected-row and 0 result-row mismatches: the target answered every command as the source did.\n",
     );
   } else {
     process.stdout.write(
-      `Per command: ${replayed.errors} error differences (${timingCount} of them deadlocks or lock wait timeouts, 1213/1205, which concurrent transactions get or not depending on timing; sysbench retries such a transaction), ${replayed.affected} affected-row and ${replayed.rows} result-row mismatches.\n`,
+      `Per command: ${replayed.errors} error differences (${count(TIMING_ERRNOS)} deadlocks or lock wait timeouts, 1213/1205, and ${count(AFTER_TIMING_ERRNOS)} duplicate keys, 1062), ${replayed.affected} affected-row and ${replayed.rows} result-row mismatches.\n` +
+        "Why: concurrent transactions deadlock or not depending on timing, and the replay does not reproduce the\n" +
+        "source's timing between sessions exactly. The side that deadlocks rolls the whole transaction back;\n" +
+        "sysbench then restarts the transaction with BEGIN and no ROLLBACK, and on the side that did not deadlock\n" +
+        "that BEGIN commits the half transaction (say a DELETE without its INSERT). Later range reads there count\n" +
+        "a row less (result-row mismatches) and later writes of the row match nothing (affected-row mismatches).\n" +
+        "After a deadlock on the target, the rest of the source's transaction runs outside a transaction there:\n" +
+        "its INSERT of the row whose DELETE was rolled back finds the row still present (1062, duplicate key).\n",
     );
   }
 
@@ -361,7 +371,7 @@ async function rehearsal(
     const closest = concurrent.map((w) => w.closestUs ?? 0).sort((a, b) => a - b);
     const median = closest[Math.floor(closest.length / 2)] ?? 0;
     process.stdout.write(
-      `Of the ${traffic.writes.size} rows sysbench wrote, ${shared} were written by two or more sessions; ${concurrent.length} of those differ, and ${alone.length} of the rows written by one session only${alone.length ? ` (${list(alone)}: not explained by concurrency)` : ""}.\n` +
+      `Of the ${traffic.writes.size} rows sysbench wrote, ${shared} were written by two or more sessions; ${concurrent.length} of those differ, and ${alone.length} of the rows written by one session only${alone.length ? ` (${list(alone)}: ${replayed.errors > 0 ? "the half-committed transaction of the deadlock above" : "not explained by the lock order"})` : ""}.\n` +
         `Two sessions' writes of a differing row were a median ${(median / 1000).toFixed(1)} ms apart in the capture; the replay ran ${replayed.driftMeanMs.toFixed(1)} ms late on average (max ${replayed.driftMaxMs.toFixed(1)} ms).\n` +
         "Why: sessions are replayed concurrently, each in its captured order and at its captured times, but not\n" +
         "in lockstep with each other: the order in which two sessions' transactions take the lock on the same row\n" +

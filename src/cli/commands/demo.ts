@@ -346,13 +346,21 @@ async function rehearsal(
     process.stdout.write(
       `Per command: ${replayed.errors} error differences (${count(TIMING_ERRNOS)} deadlocks or lock wait timeouts, 1213/1205, and ${count(AFTER_TIMING_ERRNOS)} duplicate keys, 1062), ${replayed.affected} affected-row and ${replayed.rows} result-row mismatches.\n` +
         "Why: concurrent transactions deadlock or not depending on timing, and the replay does not reproduce the\n" +
-        "source's timing between sessions exactly. The side that deadlocks rolls the whole transaction back;\n" +
-        "sysbench then restarts the transaction with BEGIN and no ROLLBACK, and on the side that did not deadlock\n" +
-        "that BEGIN commits the half transaction (say a DELETE without its INSERT). Later range reads there count\n" +
-        "a row less (result-row mismatches) and later writes of the row match nothing (affected-row mismatches).\n" +
-        "After a deadlock on the target, the rest of the source's transaction runs outside a transaction there:\n" +
-        "its INSERT of the row whose DELETE was rolled back finds the row still present (1062, duplicate key).\n",
+        "source's timing between sessions exactly. The side that deadlocks rolls the whole transaction back.\n",
     );
+    if (replayed.errnos.some((d) => TIMING_ERRNOS.has(d.source)))
+      process.stdout.write(
+        "Deadlocked on the source: sysbench restarted the transaction with BEGIN and no ROLLBACK, and on the\n" +
+          "target, which did not deadlock, that BEGIN committed the half transaction (say a DELETE without its\n" +
+          "INSERT). Later range reads there count a row less (result-row mismatches) and later writes of the row\n" +
+          "match nothing (affected-row mismatches).\n",
+      );
+    if (replayed.errnos.some((d) => TIMING_ERRNOS.has(d.target)))
+      process.stdout.write(
+        "Deadlocked on the target: its statements so far were undone there, and the rest of the source's\n" +
+          "transaction ran outside a transaction on the target (an INSERT of a row whose DELETE was undone\n" +
+          "finds the row still present: 1062, duplicate key).\n",
+      );
   }
 
   const end = await compareEndState(source, target, setup);

@@ -68,12 +68,18 @@ export interface RowsCodec {
   openRowsEvent?(...args: Parameters<RowsCodec["decodeRowsEvent"]>): RowsEventFrame;
 }
 
-/** Rows events whose rows are decoded on first read (RowsCodec.openRowsEvent): their frame, and the error for damage. */
-const deferredFrames = new WeakMap<RowsEvent, { frame: RowsEventFrame; fail: (e: unknown) => SluiceError }>();
+/** Where a rows event whose rows are decoded on first read (RowsCodec.openRowsEvent) keeps them. */
+const DEFERRED: unique symbol = Symbol("sluice.binlog.deferredRows");
+interface Deferred {
+  frame: RowsEventFrame;
+  where: EventSource;
+  payloadOffset: number | undefined;
+}
+type DeferredRowsEvent = RowsEvent & { [DEFERRED]?: Deferred };
 
 /** The undecoded rows of a rows event opened by RowsCodec.openRowsEvent; undefined for other events. */
 export function deferredRowsFrame(rows: RowsEvent): RowsEventFrame | undefined {
-  return deferredFrames.get(rows)?.frame;
+  return (rows as DeferredRowsEvent)[DEFERRED]?.frame;
 }
 
 function settleRows(ev: RowsEvent, rows: RowChange[]): void {
@@ -83,14 +89,15 @@ function settleRows(ev: RowsEvent, rows: RowChange[]): void {
 const DEFERRED_ROWS: PropertyDescriptor = {
   enumerable: true,
   configurable: true,
-  get(this: RowsEvent): RowChange[] {
-    const d = deferredFrames.get(this);
+  get(this: DeferredRowsEvent): RowChange[] {
+    const d = this[DEFERRED];
     const rows: RowChange[] = [];
     if (d !== undefined) {
       try {
         for (const row of rowsLayer.iterateRows(d.frame)) rows.push(row);
       } catch (e) {
-        throw d.fail(e);
+        const typeName = eventTypeName[this.typeCode] ?? `type ${this.typeCode}`;
+        throw damaged(e, typeName, d.where, d.payloadOffset);
       }
     }
     settleRows(this, rows);
@@ -183,6 +190,43 @@ function computeCrc(event: Buffer): number {
 function hasValidCrc(event: Buffer): boolean {
   if (event.length < COMMON_HEADER_LENGTH + CHECKSUM_LENGTH) return false;
   return computeCrc(event) === event.readUInt32LE(event.length - CHECKSUM_LENGTH);
+}
+
+/**
+ * The error for an event that could not be decoded, always naming the file and the event's offset:
+ * reads past the frame and impossible values become BINLOG_BAD_EVENT (the event is damaged); other
+ * codes (decompression, unknown table, schema mismatch...) keep theirs; anything that is not a
+ * SluiceError is a decoder bug, reported as BINLOG_INTERNAL with the same context.
+ */
+function damaged(e: unknown, typeName: string, where: EventSource, payloadOffset?: number): SluiceError {
+  if (e instanceof SluiceError && (e.code === "BINLOG_BAD_EVENT" || e.code === "BINLOG_CHECKSUM")) return e;
+  const at = {
+    file: where.file,
+    offset: where.offset,
+    type: typeName,
+    ...(payloadOffset === undefined ? {} : { payloadOffset }),
+  };
+  if (!(e instanceof SluiceError))
+    return new SluiceError("BINLOG_INTERNAL", `decoding the ${typeName} event failed: ${messageOf(e)}`, {
+      context: at,
+      hint: "this is a bug in Sluice's decoder: please report it with the event (e.g. `sluice binlog read --start-position`)",
+      cause: e,
+    });
+  const fieldOffset =
+    typeof e.context.offset === "number" && payloadOffset === undefined && e.context.offset !== where.offset
+      ? { fieldOffset: e.context.offset }
+      : {};
+  if (e.code === "BINLOG_TRUNCATED" || e.code === "BINLOG_BAD_VALUE")
+    return new SluiceError("BINLOG_BAD_EVENT", `${typeName} event is damaged: ${e.message}`, {
+      context: { ...at, ...fieldOffset, reason: e.code },
+      hint: e.hint ?? "the file is damaged at this event; everything before it was read",
+      cause: e,
+    });
+  return new SluiceError(e.code, e.message, {
+    context: { ...e.context, ...at, ...fieldOffset },
+    ...(e.hint === undefined ? {} : { hint: e.hint }),
+    cause: e,
+  });
 }
 
 /**
@@ -284,7 +328,7 @@ export class BinlogEventDecoder {
     try {
       data = this.decodeBody(r, header, where, position);
     } catch (e) {
-      throw this.damaged(e, typeName, where);
+      throw damaged(e, typeName, where);
     }
     const ev = { header, position, ...data } as BinlogEvent;
     this.track(ev);
@@ -330,7 +374,7 @@ export class BinlogEventDecoder {
           throw new SluiceError("BINLOG_BAD_VALUE", `${typeName} cannot be nested in a transaction payload`);
         data = this.decodeBody(r, header, where, position);
       } catch (e) {
-        throw this.damaged(e, typeName, where, p);
+        throw damaged(e, typeName, where, p);
       }
       const ev = { header, position, ...data } as BinlogEvent;
       this.track(ev);
@@ -338,43 +382,6 @@ export class BinlogEventDecoder {
       p += size;
     }
     return out;
-  }
-
-  /**
-   * The error for an event that could not be decoded, always naming the file and the event's offset:
-   * reads past the frame and impossible values become BINLOG_BAD_EVENT (the event is damaged); other
-   * codes (decompression, unknown table, schema mismatch...) keep theirs; anything that is not a
-   * SluiceError is a decoder bug, reported as BINLOG_INTERNAL with the same context.
-   */
-  private damaged(e: unknown, typeName: string, where: EventSource, payloadOffset?: number): SluiceError {
-    if (e instanceof SluiceError && (e.code === "BINLOG_BAD_EVENT" || e.code === "BINLOG_CHECKSUM")) return e;
-    const at = {
-      file: where.file,
-      offset: where.offset,
-      type: typeName,
-      ...(payloadOffset === undefined ? {} : { payloadOffset }),
-    };
-    if (!(e instanceof SluiceError))
-      return new SluiceError("BINLOG_INTERNAL", `decoding the ${typeName} event failed: ${messageOf(e)}`, {
-        context: at,
-        hint: "this is a bug in Sluice's decoder: please report it with the event (e.g. `sluice binlog read --start-position`)",
-        cause: e,
-      });
-    const fieldOffset =
-      typeof e.context.offset === "number" && payloadOffset === undefined && e.context.offset !== where.offset
-        ? { fieldOffset: e.context.offset }
-        : {};
-    if (e.code === "BINLOG_TRUNCATED" || e.code === "BINLOG_BAD_VALUE")
-      return new SluiceError("BINLOG_BAD_EVENT", `${typeName} event is damaged: ${e.message}`, {
-        context: { ...at, ...fieldOffset, reason: e.code },
-        hint: e.hint ?? "the file is damaged at this event; everything before it was read",
-        cause: e,
-      });
-    return new SluiceError(e.code, e.message, {
-      context: { ...e.context, ...at, ...fieldOffset },
-      ...(e.hint === undefined ? {} : { hint: e.hint }),
-      cause: e,
-    });
   }
 
   private eventHasChecksum(event: Buffer, header: EventHeader): boolean {
@@ -518,16 +525,10 @@ export class BinlogEventDecoder {
    * runs; a damaged row then throws the error decode() would have thrown for the event.
    */
   private deferRows(frame: RowsEventFrame, where: EventSource, position: EventPosition): RowsEvent {
-    const ev = frame.header as RowsEvent;
+    const ev = frame.header as DeferredRowsEvent;
     // One accessor pair for all events: objects that get it share their hidden class.
     Object.defineProperty(ev, "rows", DEFERRED_ROWS);
-    deferredFrames.set(ev, {
-      frame,
-      fail: (e) => {
-        const typeName = eventTypeName[frame.header.typeCode] ?? `type ${frame.header.typeCode}`;
-        return this.damaged(e, typeName, where, position.payloadOffset);
-      },
-    });
+    ev[DEFERRED] = { frame, where, payloadOffset: position.payloadOffset };
     return ev;
   }
 

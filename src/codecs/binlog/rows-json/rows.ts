@@ -16,7 +16,7 @@ import type { RowsEventFrame } from "../rows/rows-event.ts";
 import { stringFieldLength } from "../rows/table-map.ts";
 import { type ColumnDef, ColumnType, type TableMapEvent } from "../rows/types.ts";
 import type { JsonlSink } from "./sink.ts";
-import { TextMode, textBound, writeText } from "./text.ts";
+import { TextMode, type WordSource, wordSource, writeText } from "./text.ts";
 
 /** How a column's cells are written. */
 const K = {
@@ -52,6 +52,11 @@ interface ColumnPlan {
 
 interface TablePlan {
   cols: ColumnPlan[];
+  /**
+   * Bytes a row may take in the line besides 6 per byte of its cells: braces, labels, and per
+   * column a comma, the key and 24 (the widest integer; text and base64 are within 24 + 6 per byte).
+   */
+  rowBound: number;
   /** `,"schema":...,"table":...,"rows":[` as UTF-8. */
   prefix: Uint8Array;
 }
@@ -180,12 +185,16 @@ function tablePlan(t: TableMapEvent): TablePlan | null {
         ? null
         : {
             cols: t.columns.map((c, i) => columnPlan(c, keys[i]!)),
+            rowBound: 64 + 2 * keys.reduce((n, k) => n + Buffer.byteLength(k) + 1 + INT_BOUND, 0),
             prefix: Buffer.from(`,"schema":${jsonString(t.schema)},"table":${jsonString(t.table)},"rows":[`),
           };
     plans.set(t.columns, plan);
   }
   return plan;
 }
+
+/** Rows events with more row bytes than this take the reference path. */
+const MAX_EVENT_ROWS_BYTES = 4 * 1024 * 1024;
 
 /** The event is damaged or needs the reference path: nothing of it is kept. */
 const BAIL = -1;
@@ -269,11 +278,17 @@ interface State {
   data: Buffer;
   end: number;
   cursor: Cursor;
+  rowBound: number;
+  words: WordSource;
 }
 
-/** Makes room for `n` bytes at `o`; returns the (possibly new) output buffer. */
-function room(st: State, o: number, n: number): Uint8Array {
+/**
+ * Makes room at `o` for the rest of a row whose cells start at `p` (see TablePlan.rowBound): the
+ * cells that follow need no check of their own. Returns the (possibly new) output buffer.
+ */
+function room(st: State, o: number, p: number): Uint8Array {
   const sink = st.sink;
+  const n = st.rowBound + 6 * (st.end - p);
   if (o + n > sink.buf.length) {
     sink.pos = o;
     sink.reserve(n);
@@ -298,7 +313,7 @@ function writeImage(
   if (p + nullBytes > end) return BAIL;
   const nullAt = p;
   p += nullBytes;
-  let dst = room(st, st.sink.pos, 2);
+  let dst: Uint8Array = st.sink.buf;
   let o = st.sink.pos;
   dst[o++] = 0x7b;
   let k = 0;
@@ -307,7 +322,6 @@ function writeImage(
     const cp = cols[i]!;
     const isNull = (data[nullAt + (k >> 3)]! & (1 << (k & 7))) !== 0;
     const key = cp.key;
-    dst = room(st, o, key.length + 1 + INT_BOUND);
     if (k > 0) dst[o++] = 0x2c;
     k++;
     o = putBytes(dst, o, key);
@@ -318,43 +332,44 @@ function writeImage(
       dst[o++] = 0x6c;
       continue;
     }
+    // (literal cases: a switch over the K.* properties loads each of them per cell)
     switch (cp.kind) {
-      case K.I8:
+      case 1: // I8
         if (p + 1 > end) return BAIL;
         o = putInt(dst, o, (data[p]! << 24) >> 24);
         p += 1;
         break;
-      case K.U8:
+      case 2: // U8
         if (p + 1 > end) return BAIL;
         o = putInt(dst, o, data[p]!);
         p += 1;
         break;
-      case K.I16:
+      case 3: // I16
         if (p + 2 > end) return BAIL;
         o = putInt(dst, o, ((data[p]! | (data[p + 1]! << 8)) << 16) >> 16);
         p += 2;
         break;
-      case K.U16:
+      case 4: // U16
         if (p + 2 > end) return BAIL;
         o = putInt(dst, o, data[p]! | (data[p + 1]! << 8));
         p += 2;
         break;
-      case K.I24:
+      case 5: // I24
         if (p + 3 > end) return BAIL;
         o = putInt(dst, o, ((data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16)) << 8) >> 8);
         p += 3;
         break;
-      case K.U24:
+      case 6: // U24
         if (p + 3 > end) return BAIL;
         o = putInt(dst, o, data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16));
         p += 3;
         break;
-      case K.I32:
+      case 7: // I32
         if (p + 4 > end) return BAIL;
         o = putInt(dst, o, data[p]! | (data[p + 1]! << 8) | (data[p + 2]! << 16) | (data[p + 3]! << 24));
         p += 4;
         break;
-      case K.U32:
+      case 8: // U32
         if (p + 4 > end) return BAIL;
         o = putInt(
           dst,
@@ -363,31 +378,30 @@ function writeImage(
         );
         p += 4;
         break;
-      case K.I64:
-      case K.U64:
+      case 9: // I64
+      case 10: // U64
         if (p + 8 > end) return BAIL;
-        o = putInt64(dst, o, data, p, cp.kind === K.U64);
+        o = putInt64(dst, o, data, p, cp.kind === 10 /* U64 */);
         p += 8;
         break;
-      case K.TEXT:
-      case K.TEXT_OR_BINARY:
-      case K.BINARY: {
+      case 11: // TEXT
+      case 12: // TEXT_OR_BINARY
+      case 13: {
+        // BINARY
         const lb = cp.lenBytes;
         if (p + lb > end) return BAIL;
         const len = lb === 1 ? data[p]! : data.readUIntLE(p, lb);
         const s = p + lb;
         if (s + len > end) return BAIL;
-        if (cp.kind === K.BINARY) {
+        if (cp.kind === 13 /* BINARY */) {
           const b64 = data.toString("base64", s, s + len);
-          dst = room(st, o, b64.length + 16);
           o = putBytes(dst, o, BASE64_OPEN);
           o = putAscii(dst, o, b64);
           o = putBytes(dst, o, BASE64_CLOSE);
           p = s + len;
           break;
         }
-        dst = room(st, o, textBound(len));
-        const after = writeText(st.sink, o, data, s, s + len, cp.mode);
+        const after = writeText(st.sink, o, data, st.words, s, s + len, cp.mode);
         if (after >= 0) {
           o = after;
           p = s + len;
@@ -397,17 +411,16 @@ function writeImage(
         o = generic(st, o, p, cp.col);
         if (o < 0) return BAIL;
         p = st.cursor.pos;
-        dst = st.sink.buf;
+        dst = room(st, o, p);
         break;
       }
       default:
         o = generic(st, o, p, cp.col);
         if (o < 0) return BAIL;
         p = st.cursor.pos;
-        dst = st.sink.buf;
+        dst = room(st, o, p);
     }
   }
-  dst = room(st, o, 1);
   dst[o++] = 0x7d;
   st.sink.pos = o;
   return p;
@@ -438,6 +451,7 @@ const cursor: Cursor = { pos: 0, end: 0, file: "", base: 0 };
 
 const BEFORE = Buffer.from('"before":');
 const AFTER = Buffer.from(',"after":');
+const AFTER_ONLY = Buffer.from('"after":');
 
 /** The envelope, as jsonl-writer's envelope() and eventToJson write it. */
 function writeEnvelope(sink: JsonlSink, ev: BinlogEvent): void {
@@ -456,6 +470,8 @@ function writeEnvelope(sink: JsonlSink, ev: BinlogEvent): void {
  */
 export function writeRowsEventJson(ev: BinlogEvent, frame: RowsEventFrame, sink: JsonlSink): boolean {
   const header = frame.header;
+  // (a huge event, a row with big BLOBs: its room is reserved row by row at 6 bytes per byte)
+  if (frame.end - frame.start > MAX_EVENT_ROWS_BYTES) return false;
   const plan = frame.layout.partial ? null : tablePlan(header.table);
   if (plan === null) return false;
   const mark = sink.pos;
@@ -481,7 +497,7 @@ function writeRows(ev: BinlogEvent, frame: RowsEventFrame, plan: TablePlan, sink
   cursor.end = frame.end;
   cursor.file = header.position.file;
   cursor.base = frame.base;
-  const st: State = { sink, data, end: frame.end, cursor };
+  const st: State = { sink, data, end: frame.end, cursor, rowBound: plan.rowBound, words: wordSource(data) };
   writeEnvelope(sink, ev);
   sink.reserve(plan.prefix.length);
   sink.pos = putBytes(sink.buf, sink.pos, plan.prefix);
@@ -490,9 +506,8 @@ function writeRows(ev: BinlogEvent, frame: RowsEventFrame, plan: TablePlan, sink
   while (p < frame.end) {
     const rowStart = p;
     const rowMark = sink.pos;
-    sink.reserve(16);
-    const dst = sink.buf;
-    let o = sink.pos;
+    const dst = room(st, rowMark, p);
+    let o = rowMark;
     if (!first) dst[o++] = 0x2c;
     dst[o++] = 0x7b;
     if (before !== undefined) {
@@ -502,9 +517,8 @@ function writeRows(ev: BinlogEvent, frame: RowsEventFrame, plan: TablePlan, sink
       if (p < 0) return false;
     } else sink.pos = o;
     if (after !== undefined) {
-      sink.reserve(AFTER.length);
       // `"after":` without the comma when it is the only image
-      sink.pos = putBytes(sink.buf, sink.pos, before === undefined ? AFTER.subarray(1) : AFTER);
+      sink.pos = putBytes(sink.buf, sink.pos, before === undefined ? AFTER_ONLY : AFTER);
       p = writeImage(st, p, cols, after, nAfter);
       if (p < 0) return false;
     }
@@ -513,7 +527,7 @@ function writeRows(ev: BinlogEvent, frame: RowsEventFrame, plan: TablePlan, sink
       sink.rewind(rowMark);
       break;
     }
-    sink.byte(0x7d);
+    sink.buf[sink.pos++] = 0x7d;
     first = false;
   }
   sink.reserve(2);

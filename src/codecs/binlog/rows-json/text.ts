@@ -3,9 +3,9 @@
  * decoded string (docs/binlog-values.md): the bytes of text in UTF-8, latin1 (MySQL's cp1252) or
  * ascii become the UTF-8 of the string the row decoder would build, with no string in between.
  *
- * Four bytes at a time where they are aligned: a table of 16-bit values says whether a word holds
- * nothing to escape or transcode (no byte below 0x20, no '"', no '\\', none from 0x80), and such
- * words are stored as they are. Other bytes go one by one.
+ * Eight or four bytes at a time: a table of 16-bit values says whether a word holds nothing to
+ * escape or transcode (no byte below 0x20, no '"', no '\\', none from 0x80), and such words are
+ * stored as they are. Other bytes go one by one.
  */
 import { isUtf8 } from "node:buffer";
 import { decodeText } from "../rows/charsets.ts";
@@ -21,8 +21,6 @@ export const TextMode = {
   ASCII: 2,
 } as const;
 export type TextModeCode = (typeof TextMode)[keyof typeof TextMode];
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Code points of latin1 bytes 0x80-0x9f, from the row decoder's own table. */
 const cp1252 = Array.from({ length: 32 }, (_, i) =>
@@ -55,79 +53,106 @@ for (let b = 0; b < 0x80; b++) {
 
 /** 1 for the 16-bit values whose two bytes are plain printable ASCII other than '"' and '\\'. */
 const PLAIN16 = new Uint8Array(65536);
+const PLAIN8 = new Uint8Array(256);
 for (let a = 0x20; a < 0x80; a++) {
   if (a === 0x22 || a === 0x5c) continue;
+  PLAIN8[a] = 1;
   for (let b = 0x20; b < 0x80; b++) if (b !== 0x22 && b !== 0x5c) PLAIN16[(a << 8) | b] = 1;
 }
 
-/** The Int32Array over an ArrayBuffer, kept for the buffer last asked about (one read chunk). */
-let wordsOf: ArrayBufferLike | undefined;
-let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
-function wordView(ab: ArrayBufferLike): Int32Array<ArrayBufferLike> {
-  if (ab !== wordsOf) {
-    words = new Int32Array(ab, 0, ab.byteLength >> 2);
-    wordsOf = ab;
+/** A DataView over the whole ArrayBuffer of a Buffer, kept for the buffer last asked about. */
+class Views {
+  private of: ArrayBufferLike | undefined;
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  get(b: Buffer): DataView<ArrayBufferLike> {
+    if (b.buffer !== this.of) {
+      this.of = b.buffer;
+      this.view = new DataView(b.buffer);
+    }
+    return this.view;
   }
-  return words;
+}
+const outViews = new Views();
+const srcViews = new Views();
+
+/** The bytes of a Buffer as 32-bit words: a view of its whole ArrayBuffer, and where it starts in it. */
+export interface WordSource {
+  view: DataView<ArrayBufferLike>;
+  base: number;
 }
 
-/** Bytes a text cell of `n` bytes may take in the line at most (every byte a \u00XX escape, quotes). */
-export function textBound(n: number): number {
-  return 6 * n + 2;
+/** `b` as a WordSource (one DataView per ArrayBuffer: a read chunk serves many events). */
+export function wordSource(b: Buffer): WordSource {
+  return { view: srcViews.get(b), base: b.byteOffset };
+}
+
+/** True when out[s, e) holds only plain printable ASCII (nothing JSON escapes), checked 4 bytes at a time. */
+export function isPlainAscii(out: Buffer, s: number, e: number): boolean {
+  const v = outViews.get(out);
+  const base = out.byteOffset;
+  let i = base + s;
+  const end = base + e;
+  for (; i + 4 <= end; i += 4) {
+    const w = v.getInt32(i, true);
+    if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]!) === 0) return false;
+  }
+  for (; i < end; i++) if (PLAIN8[v.getUint8(i)] === 0) return false;
+  return true;
 }
 
 /**
- * Writes src[s, e) as a JSON string at `o` (room reserved by the caller, textBound) and returns the
- * position after it, or -1 when the bytes are not well-formed UTF-8 (UTF8 mode): the caller then
- * writes the cell the reference way (the decoder replaces such bytes).
+ * Writes src[s, e) as a JSON string at `o` (the caller has made room: 6 bytes per byte, a \u00XX
+ * escape, and the quotes) and returns the position after it, or -1 when the bytes are not
+ * well-formed UTF-8 (UTF8 mode): the caller then writes the cell the reference way (the decoder
+ * replaces such bytes). `words` is `src` as a WordSource.
  */
 export function writeText(
   sink: JsonlSink,
   o: number,
   src: Buffer,
+  words: WordSource,
   s: number,
   e: number,
   mode: TextModeCode,
 ): number {
   const dst = sink.buf;
   const dv = sink.dv;
-  const base = src.byteOffset;
-  const w32 = wordView(src.buffer);
+  const sv = words.view;
+  const base = words.base;
   let high = false;
   dst[o++] = 0x22;
   let i = s;
   while (i < e) {
-    if (((base + i) & 3) === 0) {
-      let wi = (base + i) >> 2;
-      const wEnd = (base + e) >> 2;
-      while (wi + 1 < wEnd) {
-        const w = w32[wi]!;
-        const x = w32[wi + 1]!;
-        if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]! & PLAIN16[x & 0xffff]! & PLAIN16[x >>> 16]!) === 0)
-          break;
-        dv.setInt32(o, w, LITTLE_ENDIAN);
-        dv.setInt32(o + 4, x, LITTLE_ENDIAN);
-        o += 8;
-        wi += 2;
-      }
-      if (wi < wEnd) {
-        const w = w32[wi]!;
-        if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]!) !== 0) {
-          dv.setInt32(o, w, LITTLE_ENDIAN);
-          o += 4;
-          wi++;
-        }
-      }
-      i = (wi << 2) - base;
-      if (i >= e) break;
+    // plain runs 8, then 4 bytes at a time (little-endian both ways: the bytes go as they came)
+    let j = base + i;
+    const jEnd = base + e;
+    while (j + 8 <= jEnd) {
+      const w = sv.getInt32(j, true);
+      const x = sv.getInt32(j + 4, true);
+      if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]! & PLAIN16[x & 0xffff]! & PLAIN16[x >>> 16]!) === 0)
+        break;
+      dv.setInt32(o, w, true);
+      dv.setInt32(o + 4, x, true);
+      o += 8;
+      j += 8;
     }
+    if (j + 4 <= jEnd) {
+      const w = sv.getInt32(j, true);
+      if ((PLAIN16[w & 0xffff]! & PLAIN16[w >>> 16]!) !== 0) {
+        dv.setInt32(o, w, true);
+        o += 4;
+        j += 4;
+      }
+    }
+    i = j - base;
+    if (i >= e) break;
     const c = src[i++]!;
     if (c >= 0x80) {
-      if (mode === TextMode.UTF8) {
+      if (mode === 0 /* UTF8 */) {
         high = true;
         dst[o++] = c;
       } else {
-        const cp = mode === TextMode.LATIN1 && c < 0xa0 ? cp1252[c - 0x80]! : c;
+        const cp = mode === 1 /* LATIN1 */ && c < 0xa0 ? cp1252[c - 0x80]! : c;
         if (cp < 0x800) {
           dst[o++] = 0xc0 | (cp >> 6);
           dst[o++] = 0x80 | (cp & 0x3f);

@@ -15,6 +15,7 @@ import {
   cellToJson,
   columnName,
   formatFloat32,
+  type TableMapEvent,
 } from "./rows/index.ts";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -121,16 +122,18 @@ function envelope(ev: BinlogEvent): string {
   return s;
 }
 
-function fastLine(ev: BinlogEvent): string | undefined {
-  if (ev.type === "table_map" && ev.tableMap) {
-    const t = ev.tableMap;
-    let cols = "";
-    for (let i = 0; i < t.columns.length; i++) {
-      const name = t.columns[i]!.name;
-      cols += (i ? "," : "") + (name === undefined ? "null" : jsonString(name));
-    }
-    return `${envelope(ev)},"schema":${jsonString(t.schema)},"table":${jsonString(t.table)},"tableId":${jsonBigint(t.tableId)},"columns":[${cols}]}`;
+/** What a table map's line has after the envelope: schema, table, table id and column names. */
+export function tableMapFields(t: TableMapEvent): string {
+  let cols = "";
+  for (let i = 0; i < t.columns.length; i++) {
+    const name = t.columns[i]!.name;
+    cols += (i ? "," : "") + (name === undefined ? "null" : jsonString(name));
   }
+  return `,"schema":${jsonString(t.schema)},"table":${jsonString(t.table)},"tableId":${jsonBigint(t.tableId)},"columns":[${cols}]}`;
+}
+
+function fastLine(ev: BinlogEvent): string | undefined {
+  if (ev.type === "table_map" && ev.tableMap) return envelope(ev) + tableMapFields(ev.tableMap);
   if ("rows" in ev && ev.rows !== undefined) {
     const r = ev.rows;
     const cols = r.table.columns;

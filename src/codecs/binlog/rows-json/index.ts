@@ -9,12 +9,13 @@
  */
 import { deferredRowsFrame, type RowsCodec } from "../decoder.ts";
 import type { BinlogEvent } from "../events.ts";
-import { eventToJsonLine } from "../jsonl-writer.ts";
+import { eventToJsonLine, tableMapFields } from "../jsonl-writer.ts";
 import { eventToJson } from "../output.ts";
 import { decodeRowsEvent, openRowsEvent } from "../rows/rows-event.ts";
 import { decodeTableMapEvent } from "../rows/table-map.ts";
-import type { TableMapEvent } from "../rows/types.ts";
+import type { ColumnDef, TableMapEvent } from "../rows/types.ts";
 import type { FormatContext } from "../types.ts";
+import { envelope } from "./envelope.ts";
 import { writeRowsEventJson } from "./rows.ts";
 import type { JsonlSink } from "./sink.ts";
 
@@ -60,6 +61,28 @@ export const deferredRowsCodec: RowsCodec = {
 /** Keys that an object lists first, whatever their place (array-index-like names). */
 const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
 
+/** `"key":` of the keys seen so far; null for index-like keys. */
+const keyBytes = new Map<string, Buffer | null>();
+function keyOf(k: string): Buffer | null {
+  let b = keyBytes.get(k);
+  if (b === undefined) {
+    b = INDEX_LIKE.test(k) ? null : Buffer.from(`${JSON.stringify(k)}:`);
+    if (keyBytes.size < 4096) keyBytes.set(k, b);
+  }
+  return b;
+}
+
+/** Table maps' fields after the envelope, by their columns (table maps of the same bytes share them). */
+const tableMapTails = new WeakMap<ColumnDef[], string>();
+function tableMapTail(t: TableMapEvent): string {
+  let s = tableMapTails.get(t.columns);
+  if (s === undefined) {
+    s = tableMapFields(t);
+    tableMapTails.set(t.columns, s);
+  }
+  return s;
+}
+
 /**
  * The output-contract object of an event other than a table map or rows event, written as
  * JSON.stringify writes it: its strings (a statement can be large) go straight into the sink, and
@@ -68,7 +91,7 @@ const INDEX_LIKE = /^(?:0|[1-9][0-9]*)$/;
  */
 function writeObject(obj: Record<string, unknown>, sink: JsonlSink): boolean {
   const keys = Object.keys(obj);
-  for (const k of keys) if (INDEX_LIKE.test(k)) return false;
+  for (const k of keys) if (keyOf(k) === null) return false;
   let sep = 0x7b;
   for (const k of keys) {
     const v = obj[k];
@@ -92,8 +115,7 @@ function writeObject(obj: Record<string, unknown>, sink: JsonlSink): boolean {
     }
     sink.byte(sep);
     sep = 0x2c;
-    sink.jsonString(k);
-    sink.byte(0x3a);
+    sink.bytes(keyOf(k)!);
     if (text === undefined) sink.jsonString(v as string);
     else sink.string(text);
   }
@@ -108,6 +130,9 @@ export function writeJsonLine(ev: BinlogEvent, sink: JsonlSink): void {
   const frame = rows === undefined ? undefined : deferredRowsFrame(rows);
   if (frame !== undefined) {
     if (!writeRowsEventJson(ev, frame, sink)) sink.string(eventToJsonLine(ev));
+  } else if (ev.type === "table_map" && ev.tableMap !== undefined) {
+    envelope(ev, sink);
+    sink.string(tableMapTail(ev.tableMap));
   } else if (rows !== undefined || ev.type === "table_map") {
     sink.string(eventToJsonLine(ev));
   } else {

@@ -15,6 +15,8 @@ import { type Cursor, decodeCell } from "../rows/cells.ts";
 import type { RowsEventFrame } from "../rows/rows-event.ts";
 import { stringFieldLength } from "../rows/table-map.ts";
 import { type ColumnDef, ColumnType, type TableMapEvent } from "../rows/types.ts";
+import { envelope } from "./envelope.ts";
+import { putAscii, putBytes, putInt } from "./put.ts";
 import type { JsonlSink } from "./sink.ts";
 import { TextMode, type WordSource, wordSource, writeText } from "./text.ts";
 
@@ -198,48 +200,6 @@ const MAX_EVENT_ROWS_BYTES = 4 * 1024 * 1024;
 
 /** The event is damaged or needs the reference path: nothing of it is kept. */
 const BAIL = -1;
-
-/** Decimal digits of a non-negative integer below 2^53. */
-function digits(v: number): number {
-  if (v < 1e8) {
-    if (v < 1e4) return v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : 4;
-    return v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : 8;
-  }
-  let n = 9;
-  for (let p = 1e9; v >= p && n < 16; p *= 10) n++;
-  return n;
-}
-
-/** Writes an integer within ±(2^53-1) as JSON.stringify does; returns the position after it. */
-function putInt(dst: Uint8Array, o: number, v: number): number {
-  if (v < 0) {
-    dst[o++] = 0x2d;
-    v = -v;
-  }
-  if (v < 10) {
-    dst[o++] = 0x30 + v;
-    return o;
-  }
-  const end = o + digits(v);
-  let q = end;
-  while (v >= 10) {
-    const d = v % 10;
-    v = (v - d) / 10;
-    dst[--q] = 0x30 + d;
-  }
-  dst[--q] = 0x30 + v;
-  return end;
-}
-
-function putAscii(dst: Uint8Array, o: number, s: string): number {
-  for (let i = 0; i < s.length; i++) dst[o++] = s.charCodeAt(i);
-  return o;
-}
-
-function putBytes(dst: Uint8Array, o: number, b: Uint8Array): number {
-  for (let i = 0; i < b.length; i++) dst[o++] = b[i]!;
-  return o;
-}
 
 const MAX_SAFE_HI = 0x200000;
 
@@ -453,17 +413,6 @@ const BEFORE = Buffer.from('"before":');
 const AFTER = Buffer.from(',"after":');
 const AFTER_ONLY = Buffer.from('"after":');
 
-/** The envelope, as jsonl-writer's envelope() and eventToJson write it. */
-function writeEnvelope(sink: JsonlSink, ev: BinlogEvent): void {
-  const p = ev.position;
-  sink.string(
-    `{"type":${jsonString(ev.type)},"position":{"file":${jsonString(p.file)},"offset":${p.offset},"next":${p.next}`,
-  );
-  if (p.payloadOffset !== undefined) sink.string(`,"payloadOffset":${p.payloadOffset}`);
-  sink.string(`},"timestamp":${ev.header.timestamp},"serverId":${ev.header.serverId}`);
-  if (ev.gtid !== undefined) sink.string(`,"gtid":${jsonString(ev.gtid)}`);
-}
-
 /**
  * Writes the JSON line (without its newline) of a rows event whose rows are still bytes (`frame`)
  * into `sink`; false, with nothing written, when the event must take the reference path.
@@ -498,7 +447,7 @@ function writeRows(ev: BinlogEvent, frame: RowsEventFrame, plan: TablePlan, sink
   cursor.file = header.position.file;
   cursor.base = frame.base;
   const st: State = { sink, data, end: frame.end, cursor, rowBound: plan.rowBound, words: wordSource(data) };
-  writeEnvelope(sink, ev);
+  envelope(ev, sink);
   sink.reserve(plan.prefix.length);
   sink.pos = putBytes(sink.buf, sink.pos, plan.prefix);
   let p = frame.start;

@@ -78,6 +78,15 @@ export class JsonlSink {
     b[this.pos++] = 0x22;
   }
 
+  /** Appends bytes. */
+  bytes(b: Uint8Array): void {
+    this.reserve(b.length);
+    const dst = this.buf;
+    let o = this.pos;
+    for (let i = 0; i < b.length; i++) dst[o++] = b[i]!;
+    this.pos = o;
+  }
+
   /** Appends one byte. */
   byte(b: number): void {
     this.reserve(1);

@@ -503,7 +503,12 @@ async function runDemo(opts: {
     if (rehearsed) parts.push("replayed a live capture of sysbench on a copy of the source's data");
 
     step("Done");
-    process.stdout.write(`Sluice ${parts.join(", and ")}, in ${formatDuration(Date.now() - started)}.\n`);
+    const took = formatDuration(Date.now() - started);
+    process.stdout.write(
+      parts.length > 0
+        ? `Sluice ${parts.join(", and ")}, in ${took}.\n`
+        : `Only the servers ran (the rest was skipped, see above), in ${took}.\n`,
+    );
     if (opts.keep) {
       process.stdout.write(
         `Kept: files in ${dir}; sandboxes demo-source and demo-target (sluice sandbox stop --all).\n`,

@@ -380,7 +380,7 @@ async function rehearsal(
     const median = closest[Math.floor(closest.length / 2)] ?? 0;
     process.stdout.write(
       `Of the ${traffic.writes.size} rows sysbench wrote, ${shared} were written by two or more sessions; ${concurrent.length} of those differ, and ${alone.length} of the rows written by one session only${alone.length ? ` (${list(alone)}: ${replayed.errors > 0 ? "the half-committed transaction of the deadlock above" : "not explained by the lock order"})` : ""}.\n` +
-        `Two sessions' writes of a differing row were a median ${(median / 1000).toFixed(1)} ms apart in the capture; the replay ran ${replayed.driftMeanMs.toFixed(1)} ms late on average (max ${replayed.driftMaxMs.toFixed(1)} ms).\n` +
+        `Two sessions' writes of a differing row were a median ${median < 1000 ? `${Math.round(median)} µs` : `${(median / 1000).toFixed(1)} ms`} apart in the capture; the replay ran ${replayed.driftMeanMs.toFixed(1)} ms late on average (max ${replayed.driftMaxMs.toFixed(1)} ms).\n` +
         "Why: sessions are replayed concurrently, each in its captured order and at its captured times, but not\n" +
         "in lockstep with each other: the order in which two sessions' transactions take the lock on the same row\n" +
         "is not replayed. sysbench's default 'special' distribution makes some rows hot; when two sessions write\n" +

@@ -49,12 +49,13 @@ export class BatchedWriter {
     this.sink.string(s);
   }
 
-  /** After appending: writes a full batch now, else makes sure the lines go out once the producer waits. */
-  async wrote(): Promise<void> {
-    if (this.sink.pos >= WRITE_BATCH) {
-      await this.flush();
-      return;
-    }
+  /** A batch is ready: flush() now. */
+  get full(): boolean {
+    return this.sink.pos >= WRITE_BATCH;
+  }
+
+  /** Makes sure what is buffered goes out as soon as the producer waits (for a read, the network). */
+  soon(): void {
     if (!this.scheduled && this.sink.pos > 0) {
       this.scheduled = true;
       setImmediate(() => {
@@ -62,6 +63,12 @@ export class BatchedWriter {
         void this.flush();
       });
     }
+  }
+
+  /** After appending: writes a full batch now, else soon(). */
+  async wrote(): Promise<void> {
+    if (this.full) await this.flush();
+    else this.soon();
   }
 
   async flush(): Promise<void> {

@@ -53,6 +53,95 @@ interface FileState {
 }
 
 /**
+ * Decodes the complete events of each chunk of one file, in order, the inner events of a
+ * transaction payload after it. When an event is damaged (or the file turns encrypted), the events
+ * before it are returned first and the error is thrown by the next call.
+ */
+class ChunkDecoder {
+  private readonly framer: BinlogFramer;
+  private failure: unknown;
+  /** The stop position was reached: nothing more is decoded. */
+  done = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly decoder: BinlogEventDecoder,
+    private readonly stopPosition: number | undefined,
+    private readonly state: FileState,
+    startOffset: number,
+  ) {
+    this.framer = new BinlogFramer(file, startOffset);
+  }
+
+  push(chunk: Buffer): BinlogEvent[] {
+    if (this.failure !== undefined) throw this.failure;
+    const out: BinlogEvent[] = [];
+    try {
+      for (const framed of this.framer.push(chunk)) {
+        if (this.stopPosition !== undefined && framed.offset >= this.stopPosition) {
+          this.state.stopped = true;
+          this.done = true;
+          break;
+        }
+        const ev = this.decoder.decode(framed.bytes, { file: this.file, offset: framed.offset });
+        if (ev.type === "transaction_payload") for (const e of flattenEvents(ev)) out.push(e);
+        else out.push(ev);
+        this.follow(ev);
+      }
+    } catch (e) {
+      if (out.length === 0) throw e;
+      this.failure = e;
+    }
+    return out;
+  }
+
+  end(): void {
+    if (this.failure !== undefined) throw this.failure;
+    this.framer.end();
+  }
+
+  /** Where the file says the log goes next; START_ENCRYPTION ends the readable part. */
+  private follow(ev: BinlogEvent): void {
+    const file = this.file;
+    if (ev.type === "rotate" && (ev.header.flags & EventFlag.ARTIFICIAL) === 0 && ev.header.logPos !== 0)
+      this.state.nextFile = ev.nextFile;
+    else if (ev.type === "stop") this.state.nextFile = nextBinlogFileName(file);
+    else if (ev.type === "mariadb_start_encryption")
+      throw new SluiceError(
+        "BINLOG_ENCRYPTED",
+        "the rest of this binlog is encrypted (MariaDB encrypt_binlog); it cannot be read without the key",
+        {
+          context: { file, offset: ev.position.next },
+          hint: "read it through the server with `sluice binlog stream`, which receives it decrypted",
+        },
+      );
+  }
+}
+
+interface ChunkOptions {
+  startOffset?: number;
+  stopPosition?: number;
+  state?: FileState;
+}
+
+/** decodeBinlogChunks, a chunk's events at a time. */
+async function* decodeChunkBatches(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  file: string,
+  decoder: BinlogEventDecoder,
+  opts: ChunkOptions,
+): AsyncGenerator<BinlogEvent[]> {
+  const state = opts.state ?? { nextFile: undefined, stopped: false };
+  const cd = new ChunkDecoder(file, decoder, opts.stopPosition, state, opts.startOffset ?? 0);
+  for await (const chunk of chunks) {
+    const events = cd.push(chunk);
+    if (events.length > 0) yield events;
+    if (cd.done) return;
+  }
+  cd.end();
+}
+
+/**
  * Decodes the events in `chunks` (consecutive bytes of one file starting at `startOffset`; 0 = the
  * magic). Yields events in order, the inner events of a transaction payload after it. Throws
  * BINLOG_TRUNCATED when the bytes end inside an event, BINLOG_ENCRYPTED after START_ENCRYPTION.
@@ -61,35 +150,9 @@ export async function* decodeBinlogChunks(
   chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
   file: string,
   decoder: BinlogEventDecoder,
-  opts: { startOffset?: number; stopPosition?: number; state?: FileState } = {},
+  opts: ChunkOptions = {},
 ): AsyncGenerator<BinlogEvent> {
-  const framer = new BinlogFramer(file, opts.startOffset ?? 0);
-  const state = opts.state ?? { nextFile: undefined, stopped: false };
-  for await (const chunk of chunks) {
-    for (const framed of framer.push(chunk)) {
-      if (opts.stopPosition !== undefined && framed.offset >= opts.stopPosition) {
-        state.stopped = true;
-        return;
-      }
-      const ev = decoder.decode(framed.bytes, { file, offset: framed.offset });
-      // (a generator per event costs: only payloads have inner events to flatten)
-      if (ev.type === "transaction_payload") yield* flattenEvents(ev);
-      else yield ev;
-      if (ev.type === "rotate" && (ev.header.flags & EventFlag.ARTIFICIAL) === 0 && ev.header.logPos !== 0)
-        state.nextFile = ev.nextFile;
-      else if (ev.type === "stop") state.nextFile = nextBinlogFileName(file);
-      else if (ev.type === "mariadb_start_encryption")
-        throw new SluiceError(
-          "BINLOG_ENCRYPTED",
-          "the rest of this binlog is encrypted (MariaDB encrypt_binlog); it cannot be read without the key",
-          {
-            context: { file, offset: ev.position.next },
-            hint: "read it through the server with `sluice binlog stream`, which receives it decrypted",
-          },
-        );
-    }
-  }
-  framer.end();
+  for await (const events of decodeChunkBatches(chunks, file, decoder, opts)) yield* events;
 }
 
 /** A read buffer that came back empty (EOF while following): nothing refers to it, so it is reused. */
@@ -146,6 +209,14 @@ async function primeFormat(fh: FileHandle, file: string, decoder: BinlogEventDec
  * same directory until `signal` aborts.
  */
 export async function* readBinlogFiles(opts: BinlogFileReadOptions): AsyncGenerator<BinlogEvent> {
+  for await (const events of readBinlogFileBatches(opts)) yield* events;
+}
+
+/**
+ * readBinlogFiles, the events of a read chunk at a time (one step of the iterator per chunk rather
+ * than per event). With `reuseBuffer`, a batch's events are done with before the next is asked for.
+ */
+export async function* readBinlogFileBatches(opts: BinlogFileReadOptions): AsyncGenerator<BinlogEvent[]> {
   const decoder = new BinlogEventDecoder({ verifyChecksum: opts.verifyChecksum ?? true, ...opts.decoder });
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
   const poll = opts.pollIntervalMs ?? 250;
@@ -187,7 +258,7 @@ export async function* readBinlogFiles(opts: BinlogFileReadOptions): AsyncGenera
           }
         }
       }
-      yield* decodeBinlogChunks(chunks(), file, decoder, {
+      yield* decodeChunkBatches(chunks(), file, decoder, {
         startOffset: pos,
         state,
         ...(isLast && opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),

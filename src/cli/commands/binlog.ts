@@ -4,7 +4,7 @@ import { eventToText } from "../../codecs/binlog/output.ts";
 import { deferredRowsCodec, writeJsonLine } from "../../codecs/binlog/rows-json/index.ts";
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
-import { readBinlogFiles, totalSize } from "../../sources/binlog-file.ts";
+import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
 import { action, ExitCode, intOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
 import { registerBinlogStream } from "./binlog-stream.ts";
@@ -52,7 +52,7 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
     // JSON lines are written from the rows' bytes: the decoder leaves rows events undecoded
     const render: (ev: BinlogEvent) => void =
       opts.format === "text" ? (ev) => writer.text(`${eventToText(ev)}\n`) : (ev) => writeJsonLine(ev, sink);
-    for await (const ev of readBinlogFiles({
+    for await (const batch of readBinlogFileBatches({
       files,
       follow: Boolean(opts.follow),
       verifyChecksum: opts.verifyChecksum,
@@ -64,10 +64,14 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
       ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),
     })) {
-      events++;
-      render(ev);
-      await writer.wrote();
+      for (const ev of batch) {
+        events++;
+        render(ev);
+        if (writer.full) await writer.flush();
+        if (writer.closed) break;
+      }
       if (writer.closed) break;
+      writer.soon();
     }
     await writer.flush();
     if (writer.failure) throw writer.failure;

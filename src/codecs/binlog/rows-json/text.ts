@@ -147,6 +147,10 @@ export function writeText(
     i = j - base;
     if (i >= e) break;
     const c = src[i++]!;
+    if (PLAIN8[c] !== 0) {
+      dst[o++] = c;
+      continue;
+    }
     if (c >= 0x80) {
       if (mode === 0 /* UTF8 */) {
         high = true;

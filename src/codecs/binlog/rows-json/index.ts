@@ -17,9 +17,12 @@ import type { ColumnDef, TableMapEvent } from "../rows/types.ts";
 import type { FormatContext } from "../types.ts";
 import { envelope } from "./envelope.ts";
 import { writeRowsEventJson } from "./rows.ts";
-import type { JsonlSink } from "./sink.ts";
+import { JsonlSink } from "./sink.ts";
+import { warmUpText } from "./text.ts";
 
 export { JsonlSink } from "./sink.ts";
+
+warmUpText(new JsonlSink(4096));
 
 const MAP_CACHE_SIZE = 1024;
 const tableMaps = new WeakMap<FormatContext, Map<string, TableMapEvent>>();

@@ -101,6 +101,27 @@ export function isPlainAscii(out: Buffer, s: number, e: number): boolean {
 }
 
 /**
+ * Runs every path of the loops below once, so that their type feedback is complete when they are
+ * optimized: an optimized loop (on-stack replacement) that reaches a path never run deoptimizes,
+ * and measured, does so again on every later call.
+ */
+export function warmUpText(sink: JsonlSink): void {
+  const text = Buffer.from('plain ASCII, "quoted" \\ and \n\t\u0001 controls, é € 😀 and more plain ASCII');
+  const words = wordSource(text);
+  for (let k = 0; k < 2; k++) {
+    isPlainAscii(text, 1, 12);
+    isPlainAscii(text, 0, text.length);
+    for (const mode of [TextMode.UTF8, TextMode.LATIN1, TextMode.ASCII]) {
+      sink.reserve(6 * text.length + 2);
+      writeText(sink, sink.pos, text, words, 1, text.length - 1, mode);
+      writeText(sink, sink.pos, text, words, 3, 9, mode);
+    }
+    writeText(sink, sink.pos, text, words, text.length - 3, text.length - 2, TextMode.UTF8);
+  }
+  sink.rewind();
+}
+
+/**
  * Writes src[s, e) as a JSON string at `o` (the caller has made room: 6 bytes per byte, a \u00XX
  * escape, and the quotes) and returns the position after it, or -1 when the bytes are not
  * well-formed UTF-8 (UTF8 mode): the caller then writes the cell the reference way (the decoder

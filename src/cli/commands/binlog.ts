@@ -1,7 +1,7 @@
 import { type Command, Option } from "commander";
 import type { BinlogEvent } from "../../codecs/binlog/events.ts";
 import { eventToText } from "../../codecs/binlog/output.ts";
-import { deferredRowsCodec, writeJsonLine } from "../../codecs/binlog/rows-json/index.ts";
+import { deferredRowsCodec, writeJsonLines } from "../../codecs/binlog/rows-json/index.ts";
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
 import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
@@ -50,8 +50,12 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       progress = (await import("../../core/progress.ts")).createProgress("binlog read (bytes)", total);
     const sink = writer.sink;
     // JSON lines are written from the rows' bytes: the decoder leaves rows events undecoded
-    const render: (ev: BinlogEvent) => void =
-      opts.format === "text" ? (ev) => writer.text(`${eventToText(ev)}\n`) : (ev) => writeJsonLine(ev, sink);
+    const render: (batch: BinlogEvent[]) => void =
+      opts.format === "text"
+        ? (batch) => {
+            for (const ev of batch) writer.text(`${eventToText(ev)}\n`);
+          }
+        : (batch) => writeJsonLines(batch, sink);
     for await (const batch of readBinlogFileBatches({
       files,
       follow: Boolean(opts.follow),
@@ -64,12 +68,10 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
       ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),
     })) {
-      for (const ev of batch) {
-        events++;
-        render(ev);
-        if (writer.full) await writer.flush();
-        if (writer.closed) break;
-      }
+      // a read chunk's events at a time: the batch's buffer grows when they take more than it holds
+      events += batch.length;
+      render(batch);
+      if (writer.full) await writer.flush();
       if (writer.closed) break;
       writer.soon();
     }

@@ -147,3 +147,8 @@ export function writeJsonLine(ev: BinlogEvent, sink: JsonlSink): void {
   }
   sink.byte(0x0a);
 }
+
+/** Appends the JSON lines of `events` to `sink`. */
+export function writeJsonLines(events: readonly BinlogEvent[], sink: JsonlSink): void {
+  for (const ev of events) writeJsonLine(ev, sink);
+}

@@ -108,10 +108,12 @@ export function isPlainAscii(out: Buffer, s: number, e: number): boolean {
 export function warmUpText(sink: JsonlSink): void {
   const text = Buffer.from('plain ASCII, "quoted" \\ and \n\t\u0001 controls, é € 😀 and more plain ASCII');
   const words = wordSource(text);
-  for (let k = 0; k < 2; k++) {
+  // (a function records feedback only after its first few calls: the paths are run more often)
+  for (let k = 0; k < 24; k++) {
     isPlainAscii(text, 1, 12);
     isPlainAscii(text, 0, text.length);
     for (const mode of [TextMode.UTF8, TextMode.LATIN1, TextMode.ASCII]) {
+      sink.rewind();
       sink.reserve(6 * text.length + 2);
       writeText(sink, sink.pos, text, words, 1, text.length - 1, mode);
       writeText(sink, sink.pos, text, words, 3, 9, mode);

@@ -65,12 +65,6 @@ export class BatchedWriter {
     }
   }
 
-  /** After appending: writes a full batch now, else soon(). */
-  async wrote(): Promise<void> {
-    if (this.full) await this.flush();
-    else this.soon();
-  }
-
   async flush(): Promise<void> {
     if (this.sink.pos === 0) return;
     const chunk = this.sink.take();

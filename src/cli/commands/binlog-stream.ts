@@ -127,7 +127,8 @@ binlog said no (message names the server and position); 2 bad usage.`,
             if ((ev.type === "heartbeat" || ev.type === "heartbeat_v2") && !opts.heartbeats) continue;
             if (controller.signal.aborted || writer.closed) break;
             render(ev);
-            await writer.wrote();
+            if (writer.full) await writer.flush();
+            else writer.soon();
           }
         } finally {
           await writer.flush();

@@ -1,6 +1,6 @@
 import type { SessionEvent } from "../capture/events.ts";
 import { decodePcapFile } from "../capture/pcap-file.ts";
-import type { StreamLog } from "../stream/index.ts";
+import type { Producer, StreamLog } from "../stream/index.ts";
 import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type Speed } from "./scheduler.ts";
 
@@ -88,6 +88,66 @@ export class CommitTracker {
       this.committed = safe;
       await this.commit(safe);
     }
+  }
+}
+
+/** The stream holding the offsets of commands a replay group executed above its committed position. */
+export function journalStream(stream: string, group: string): string {
+  return `${stream}.replayed.${group}`.slice(0, 120);
+}
+
+/**
+ * Per-command progress of a replay group: the committed position is the lowest command not yet done over
+ * all sessions, so commands other sessions executed above it are recorded here, one record per command,
+ * before the command counts as done. A restart skips them: only commands that were executing when the
+ * replay stopped (at most one per session) run again.
+ */
+export class ReplayJournal {
+  private constructor(
+    private readonly log: StreamLog,
+    readonly stream: string,
+    private readonly producer: Producer,
+    /** Command offsets above the committed position that ran already. */
+    readonly done: ReadonlySet<number>,
+  ) {}
+
+  static async open(
+    log: StreamLog,
+    stream: string,
+    group: string,
+    committed: number,
+  ): Promise<ReplayJournal> {
+    const name = journalStream(stream, group);
+    const done = new Set<number>();
+    if ((await log.streams()).includes(name)) {
+      for (let from = 0; ; ) {
+        const batch = await log.read(name, from, { max: 5000 });
+        if (batch.length === 0) break;
+        for (const r of batch) {
+          const offset = Number(Buffer.from(r.value).toString("utf8"));
+          if (offset > committed) done.add(offset);
+          from = r.offset + 1;
+        }
+      }
+    }
+    return new ReplayJournal(log, name, await log.producer(name), done);
+  }
+
+  /** Records a command as executed; resolves once durable. */
+  async record(offset: number): Promise<void> {
+    await this.producer.append([
+      { key: "replayed", value: Buffer.from(String(offset)), timestamp: Date.now() },
+    ]);
+  }
+
+  /** Everything up to the last record is committed: the journal is not needed any more. */
+  async clear(): Promise<void> {
+    await this.producer.close();
+    await this.log.deleteStream(this.stream);
+  }
+
+  async close(): Promise<void> {
+    await this.producer.close();
   }
 }
 

@@ -11,6 +11,7 @@ import {
   type LiveStream,
   plansFromPcap,
   plansFromStream,
+  ReplayJournal,
 } from "../../replay/source.ts";
 import { openStreamLog } from "../../stream/index.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
@@ -146,15 +147,37 @@ export function register(program: Command): void {
           plans = read.plans;
           if (read.lastOffset !== undefined && !o.dryRun) {
             const committer = await log.consumer(o.stream, o.group);
+            const journal = await ReplayJournal.open(
+              log,
+              o.stream,
+              o.group,
+              (await committer.committed()) ?? -1,
+            );
+            // Commands executed by an earlier run that was stopped before it could commit them.
+            if (journal.done.size > 0) {
+              for (const p of plans)
+                p.commands = p.commands.filter((c) => c.offset === undefined || !journal.done.has(c.offset));
+              logger.info(
+                { skipped: journal.done.size },
+                `${journal.done.size} commands ran before the restart`,
+              );
+            }
             const offsets = plans.flatMap((p) =>
               p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
             );
             tracker = new CommitTracker(offsets, read.lastOffset, (off) => committer.commit(off));
             const t = tracker;
-            options.onDone = (c) => (c.offset === undefined ? undefined : t.done(c.offset));
+            const last = read.lastOffset;
+            options.onDone = async (c) => {
+              if (c.offset === undefined) return;
+              await journal.record(c.offset);
+              await t.done(c.offset);
+            };
             const prevClose = closeLog;
             closeLog = async () => {
               await committer.close();
+              if (t.safeOffset() >= last) await journal.clear();
+              else await journal.close();
               await prevClose();
             };
           }

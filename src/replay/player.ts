@@ -235,7 +235,9 @@ export async function replaySessions(
     try {
       const mappedUser = user === undefined ? undefined : options.userMap?.get(user);
       // A session resumed mid-way (its connect before the committed position) starts in its first command's database.
-      const database = mapDb(plan.connect ? plan.connect.db : plan.commands[0]?.command.db);
+      const database = mapDb(
+        plan.connect ? plan.connect.db : (plan.resume?.db ?? plan.commands[0]?.command.db),
+      );
       try {
         conn = await mysql.createConnection({
           host: target.host,
@@ -256,6 +258,16 @@ export async function replaySessions(
       }
       outcome.threadId = conn.threadId ?? undefined;
       const prepared = new Map<number, mysql.PreparedStatementInfo | Error>();
+      // A resumed session prepares again the statements it had prepared before the resume point.
+      for (const [id, sql] of plan.resume?.statements ?? []) {
+        statements.set(id, sql);
+        try {
+          prepared.set(id, await conn.prepare(sql));
+        } catch (e) {
+          prepared.set(id, e as Error);
+        }
+        comparison.reprepared++;
+      }
       let quit = false;
       for (let i = 0; ; i++) {
         while (i >= plan.commands.length && !plan.closed && live && !live.ended) await live.changed();

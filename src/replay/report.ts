@@ -49,6 +49,8 @@ export interface ReplaySummary {
   commands: number;
   compared: number;
   skipped: number;
+  /** Statements prepared again for sessions resumed mid-way (their PREPARE was before the resume point). */
+  reprepared: number;
   filtered: number;
   sessions: number;
   elapsedMs: number;
@@ -85,6 +87,8 @@ export class Comparison {
   private intervalCommands = 0;
   commands = 0;
   skipped = 0;
+  /** Statements prepared again for sessions resumed mid-way. */
+  reprepared = 0;
   filtered = 0;
 
   record(fp: string, example: string, source: Answer | undefined, target: Answer): void {
@@ -191,6 +195,7 @@ export class Comparison {
       commands: this.commands,
       compared: sum((r) => r.count),
       skipped: this.skipped,
+      reprepared: this.reprepared,
       filtered: this.filtered,
       sessions: extra.sessions,
       elapsedMs: extra.elapsedMs,
@@ -214,7 +219,7 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...`
 /** The end report for people. */
 export function formatSummary(s: ReplaySummary): string {
   const lines = [
-    `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}`,
+    `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}${s.reprepared > 0 ? `, ${s.reprepared} statements prepared again for resumed sessions` : ""}`,
     `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
     "",

@@ -21,6 +21,18 @@ export interface SessionPlan {
   commands: PlannedCommand[];
   /** The source session was closed in the capture (otherwise it was still open when it ended). */
   closed: boolean;
+  /**
+   * A session resumed mid-way (its start is before the stream position replayed from): the state it had
+   * there, rebuilt from the earlier records: its database and the statements it had prepared and not closed.
+   */
+  resume?: SessionState;
+}
+
+/** A session's state at a point of the capture. */
+export interface SessionState {
+  db: string | undefined;
+  /** Captured statement id -> SQL. */
+  statements: Map<number, string>;
 }
 
 /** Parses `--speed`: a positive factor or "max". */

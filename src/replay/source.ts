@@ -2,7 +2,7 @@ import type { SessionEvent } from "../capture/events.ts";
 import { decodePcapFile } from "../capture/pcap-file.ts";
 import type { Producer, StreamLog } from "../stream/index.ts";
 import type { LiveFeed } from "./player.ts";
-import { Scheduler, type SessionPlan, type Speed } from "./scheduler.ts";
+import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
 
 /** Plans from a saved capture file. */
 export async function plansFromPcap(
@@ -40,7 +40,73 @@ export async function plansFromStream(
   } finally {
     await consumer.close();
   }
-  return { plans: s.plans(), lastOffset };
+  const plans = s.plans();
+  const committed = plans.some((p) => p.connect === undefined)
+    ? await committedOffset(log, stream, group)
+    : undefined;
+  if (committed !== undefined) {
+    const states = await sessionStates(log, stream, committed);
+    for (const p of plans) {
+      const state = p.connect === undefined ? states.get(p.session) : undefined;
+      if (state) p.resume = state;
+    }
+  }
+  return { plans, lastOffset };
+}
+
+async function committedOffset(log: StreamLog, stream: string, group: string): Promise<number | undefined> {
+  const c = await log.consumer(stream, group, { start: "earliest" });
+  try {
+    return await c.committed();
+  } finally {
+    await c.close();
+  }
+}
+
+/**
+ * Each session's state after the records up to `until` (inclusive): the database it was in and the
+ * statements it had prepared (as the PREPARE commands and their responses were captured) and not closed.
+ */
+export async function sessionStates(
+  log: StreamLog,
+  stream: string,
+  until: number,
+): Promise<Map<number, SessionState>> {
+  const states = new Map<number, SessionState>();
+  const preparing = new Map<string, string>(); // session:seq -> SQL being prepared
+  const state = (session: number): SessionState => {
+    let st = states.get(session);
+    if (!st) {
+      st = { db: undefined, statements: new Map() };
+      states.set(session, st);
+    }
+    return st;
+  };
+  for (let from = 0; from <= until; ) {
+    const batch = await log.read(stream, from, { max: 5000 });
+    if (batch.length === 0) break;
+    for (const r of batch) {
+      if (r.offset > until) return states;
+      from = r.offset + 1;
+      const e = JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent;
+      if (e.type === "connect") states.set(e.session, { db: e.db, statements: new Map() });
+      else if (e.type === "close") states.delete(e.session);
+      else if (e.type === "command") {
+        const st = state(e.session);
+        if (e.kind === "init_db" && e.sql !== undefined) st.db = e.sql;
+        else if (e.db !== undefined) st.db = e.db;
+        if (e.kind === "stmt_prepare" && e.sql !== undefined) preparing.set(`${e.session}:${e.seq}`, e.sql);
+        if (e.kind === "stmt_close" && e.statementId !== undefined) st.statements.delete(e.statementId);
+      } else if (e.type === "response") {
+        const key = `${e.session}:${e.seq}`;
+        const sql = preparing.get(key);
+        preparing.delete(key);
+        if (sql !== undefined && e.ok && e.statementId !== undefined)
+          state(e.session).statements.set(e.statementId, sql);
+      }
+    }
+  }
+  return states;
 }
 
 /**

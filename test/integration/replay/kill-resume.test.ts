@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
+import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
@@ -67,18 +68,24 @@ function capture(): SessionEvent[] {
   return events;
 }
 
-function start(args: string[]): {
-  child: ChildProcess;
-  done: Promise<{ status: number | null; stderr: string }>;
-} {
+interface Done {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[]): { child: ChildProcess; done: Promise<Done> } {
   const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
   let stderr = "";
-  child.stdout?.resume();
+  let stdout = "";
+  child.stdout?.on("data", (d) => {
+    stdout += d;
+  });
   child.stderr?.on("data", (d) => {
     stderr += d;
   });
-  const done = new Promise<{ status: number | null; stderr: string }>((resolve) =>
-    child.on("close", (status) => resolve({ status, stderr })),
+  const done = new Promise<Done>((resolve) =>
+    child.on("close", (status) => resolve({ status, stdout, stderr })),
   );
   return { child, done };
 }
@@ -156,4 +163,56 @@ test("sluice replay --from: killed with SIGKILL mid-run and started again, every
   assert.ok(reruns <= SESSIONS, `${reruns} commands ran twice`);
   const rows = await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM kr.t");
   assert.equal(Number(rows[0]?.c), SESSIONS * PER_SESSION + reruns);
+});
+
+test("sluice replay --from resumed after a PREPARE: the session prepares its statement again, nothing is skipped", async () => {
+  const events: SessionEvent[] = [];
+  await decodePcapFile(join(root, "test/fixtures/pcap/ps.pcap"), (e) => events.push(e), {
+    serverPorts: [44991],
+  });
+  const url = `file:${join(dir, "ps.db")}`;
+  const log = await openStreamLog(url);
+  const producer = await log.producer("capture");
+  await producer.append(events.map(eventRecord));
+  await producer.close();
+  // As if an earlier run had executed everything up to the SELECT's prepare, and stopped there.
+  const prepareAt = events.findIndex(
+    (e) => e.type === "command" && e.kind === "stmt_prepare" && e.sql?.startsWith("SELECT"),
+  );
+  const stored = await log.read("capture", 0, { max: 10_000 });
+  const consumer = await log.consumer("capture", "resume");
+  await consumer.commit((stored[prepareAt + 1]?.offset ?? 0) as number);
+  await consumer.close();
+  await log.close();
+  await db.query("CREATE DATABASE IF NOT EXISTS sluice_capture");
+  await db.query("DROP TABLE IF EXISTS sluice_capture.ps");
+  await db.query("CREATE TABLE sluice_capture.ps (id INT PRIMARY KEY, name VARCHAR(32))");
+  await db.query("TRUNCATE mysql.general_log");
+
+  const r = await start([
+    "replay",
+    "--from",
+    url,
+    "--group",
+    "resume",
+    "--target",
+    db.url,
+    "--speed",
+    "max",
+    "--json",
+  ]).done;
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.ok(summary.reprepared >= 1, r.stdout);
+  assert.equal(summary.skipped, 0, r.stdout);
+  assert.equal(summary.differences.errors, 0, r.stdout);
+  const fps = summary.fingerprints.map((f: { fingerprint: string }) => f.fingerprint);
+  assert.ok(fps.includes("select id, name from ps where id>=? order by id"), fps.join("|"));
+  const prepares = await db.query<{ argument: string | Buffer }>(
+    "SELECT argument FROM mysql.general_log WHERE command_type = 'Prepare'",
+  );
+  assert.ok(
+    prepares.some((p) => String(p.argument).startsWith("SELECT")),
+    prepares.map((p) => String(p.argument)).join("|"),
+  );
 });

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { CommandEvent } from "../capture/events.ts";
 import { fingerprint } from "../capture/fingerprint.ts";
@@ -247,6 +248,9 @@ export async function replaySessions(
           ...(target.socketPath !== undefined ? { socketPath: target.socketPath } : {}),
           ...(database !== undefined ? { database } : {}),
           multipleStatements: true,
+          // LOAD DATA LOCAL INFILE: the file's content is not replayed; an empty file is sent, so the
+          // statement runs and its affected rows show as a difference instead of failing the replay.
+          infileStreamFactory: () => Readable.from([]),
           supportBigNumbers: true,
           bigNumberStrings: true,
         });
@@ -331,6 +335,30 @@ export async function replaySessions(
                 outcome.executed.push(cmd);
                 continue;
               }
+              case "change_user": {
+                // The captured user mapped as at connect; the database is the one the session is in next.
+                const from = cmd.sql;
+                const to = from === undefined ? undefined : options.userMap?.get(from);
+                const db = mapDb(plan.commands[i + 1]?.command.db ?? cmd.db);
+                await conn.changeUser({
+                  user: to ?? target.user,
+                  ...(target.password !== undefined ? { password: target.password } : {}),
+                  ...(db !== undefined ? { database: db } : {}),
+                });
+                // The server drops the session's prepared statements.
+                prepared.clear();
+                break;
+              }
+              case "reset_connection":
+                await conn.reset();
+                prepared.clear();
+                break;
+              case "stmt_send_long_data":
+              case "stmt_reset":
+                // The capture folds the long data into the next execution's parameters (as the server
+                // would use them), so the target gets it there; nothing is answered to compare.
+                outcome.executed.push(cmd);
+                continue;
               case "quit":
                 quit = true;
                 await conn.end();

@@ -331,7 +331,14 @@ export async function replaySessions(
               case "stmt_close": {
                 const st = prepared.get(cmd.statementId ?? -1);
                 prepared.delete(cmd.statementId ?? -1);
-                if (st && !(st instanceof Error)) await st.close();
+                // mysql2 caches statements by SQL per connection: the same SQL prepared twice is one target
+                // statement, so it is closed with the last captured id on it, and taken out of the cache
+                // (unprepare) so that preparing the SQL again prepares it again on the target.
+                const sql = statements.get(cmd.statementId ?? -1);
+                if (st && !(st instanceof Error) && ![...prepared.values()].includes(st)) {
+                  if (sql !== undefined) conn.unprepare(sql);
+                  else await st.close();
+                }
                 outcome.executed.push(cmd);
                 continue;
               }

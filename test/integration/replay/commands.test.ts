@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { SessionEvent } from "../../../src/capture/events.ts";
 import { replaySessions } from "../../../src/replay/player.ts";
+import { Scheduler } from "../../../src/replay/scheduler.ts";
 import { plansFromPcap } from "../../../src/replay/source.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 
@@ -59,4 +61,82 @@ test("COM_CHANGE_USER and COM_RESET_CONNECTION are replayed: the general log sho
   ]);
   // LOAD DATA LOCAL's file is not replayed: its rows show as a difference, not as a failed replay.
   assert.equal(fp("load data local infile ? into table li")?.affectedMismatches, 1);
+});
+
+test("a statement prepared, closed and prepared again is prepared again on the target (mysql2's statement cache)", async () => {
+  const s = new Scheduler("max");
+  let ts = 1_000;
+  const connect: SessionEvent = {
+    type: "connect",
+    session: 1,
+    ts: ts++,
+    client: "127.0.0.1:40001",
+    server: "127.0.0.1:3306",
+    user: "root",
+    db: "mysql",
+    serverVersion: undefined,
+    connectionId: 1,
+    capabilities: undefined,
+    compressed: false,
+    tls: false,
+    midStream: false,
+  };
+  s.add(connect);
+  const sql = "SELECT ? + 1 AS n";
+  const steps: Array<[string, number, number[]?]> = [
+    ["stmt_prepare", 1],
+    ["stmt_execute", 1, [1]],
+    ["stmt_close", 1],
+    ["stmt_prepare", 2],
+    ["stmt_execute", 2, [2]],
+  ];
+  let seq = 0;
+  for (const [kind, id, params] of steps) {
+    seq++;
+    s.add({
+      type: "command",
+      session: 1,
+      seq,
+      ts: ts++,
+      kind,
+      ...(kind === "stmt_prepare" ? { sql } : { statementId: id }),
+      ...(params ? { params } : {}),
+      db: "mysql",
+    });
+    if (kind !== "stmt_close")
+      s.add({
+        type: "response",
+        session: 1,
+        seq,
+        ts: ts++,
+        kind: "ok",
+        ok: true,
+        affectedRows: 0,
+        warnings: 0,
+        resultSets: kind === "stmt_execute" ? 1 : 0,
+        columns: 1,
+        rows: kind === "stmt_execute" ? 1 : 0,
+        ...(kind === "stmt_prepare" ? { statementId: id, paramCount: 1 } : {}),
+        latencyUs: 10,
+      });
+  }
+  s.add({ type: "close", session: 1, ts: ts++, reason: "fin", commands: seq });
+  await db.query("SET GLOBAL general_log = 1");
+  await db.query("TRUNCATE mysql.general_log");
+  const result = await replaySessions(s.plans(), { target: db.url, speed: "max" });
+  await db.query("SET GLOBAL general_log = 0");
+  assert.equal(result.summary.differences.errors, 0, JSON.stringify(result.summary));
+  const log = await db.query<{ command_type: string; argument: string | Buffer }>(
+    "SELECT command_type, argument FROM mysql.general_log WHERE command_type IN ('Prepare', 'Execute', 'Close stmt')",
+  );
+  assert.deepEqual(
+    log.map((l) => `${l.command_type}: ${String(l.argument)}`),
+    [
+      `Prepare: ${sql}`,
+      "Execute: SELECT 1 + 1 AS n",
+      "Close stmt: ",
+      `Prepare: ${sql}`,
+      "Execute: SELECT 2 + 1 AS n",
+    ],
+  );
 });

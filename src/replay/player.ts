@@ -5,7 +5,7 @@ import type { CommandEvent } from "../capture/events.ts";
 import { fingerprint } from "../capture/fingerprint.ts";
 import { SluiceError } from "../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../core/url.ts";
-import { type Answer, Comparison, type ReplaySummary } from "./report.ts";
+import { type Answer, Comparison, type PlanComparison, planOf, type ReplaySummary } from "./report.ts";
 import { DriftMeter, type PlannedCommand, type SessionPlan, type Speed, waitMs } from "./scheduler.ts";
 
 export interface ReplayFilters {
@@ -28,6 +28,11 @@ export interface ReplayOptions {
   userMap?: ReadonlyMap<string, string>;
   filters?: ReplayFilters;
   dryRun?: boolean;
+  /**
+   * EXPLAIN one sample of each SELECT fingerprint (sent with COM_QUERY) on the target once the replay is
+   * done, and on `source` when given; the report lists the plans and those that differ.
+   */
+  explain?: { source?: string };
   /** Called every `progressIntervalMs` with the figures since the previous call. */
   onProgress?: (p: ReplayProgress) => void;
   progressIntervalMs?: number;
@@ -193,6 +198,7 @@ export async function replaySessions(
 
   const mapDb = (db: string | undefined) => (db === undefined ? undefined : (options.dbMap?.get(db) ?? db));
 
+  const samples = new Map<string, { sql: string; db: string | undefined }>(); // SELECT fingerprint -> one sample
   async function playSession(plan: SessionPlan): Promise<void> {
     const outcome: SessionOutcome = { session: plan.session, threadId: undefined, executed: [] };
     outcomes.push(outcome);
@@ -294,6 +300,8 @@ export async function replaySessions(
           const t0 = performance.now();
           let answer: Answer;
           const fp = fingerprintOf(cmd.kind, sql);
+          if (options.explain && cmd.kind === "query" && sql && !samples.has(fp) && /^\s*select\b/i.test(sql))
+            samples.set(fp, { sql, db: cmd.db ?? plan.connect?.db });
           try {
             let r = { affectedRows: 0, rows: 0 };
             switch (cmd.kind) {
@@ -427,14 +435,53 @@ export async function replaySessions(
     if (timer) clearInterval(timer);
   }
   outcomes.sort((a, b) => a.session - b.session);
-  return {
-    summary: comparison.summary({
-      sessions: sessionCount,
-      elapsedMs: performance.now() - start,
-      drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
-      lagMs,
-      dryRun: Boolean(options.dryRun),
-    }),
-    sessions: outcomes,
+  const summary = comparison.summary({
+    sessions: sessionCount,
+    elapsedMs: performance.now() - start,
+    drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
+    lagMs,
+    dryRun: Boolean(options.dryRun),
+  });
+  if (options.explain && !options.dryRun) summary.plans = await explainSamples(samples, options);
+  return { summary, sessions: outcomes };
+}
+
+/** The plan of each sample on the target (and the source), once per fingerprint. */
+async function explainSamples(
+  samples: ReadonlyMap<string, { sql: string; db: string | undefined }>,
+  options: ReplayOptions,
+): Promise<PlanComparison[]> {
+  const open = async (url: string) => {
+    const u = parseMysqlUrl(url);
+    return mysql.createConnection({
+      host: u.host,
+      port: u.port,
+      user: u.user,
+      ...(u.password !== undefined ? { password: u.password } : {}),
+      ...(u.socketPath !== undefined ? { socketPath: u.socketPath } : {}),
+    });
   };
+  const explain = async (conn: mysql.Connection, sql: string, db: string | undefined) => {
+    try {
+      if (db !== undefined) await conn.query(`USE \`${db.replace(/`/g, "``")}\``);
+      const [rows] = await conn.query(`EXPLAIN ${sql}`);
+      return planOf(rows as Array<Record<string, unknown>>);
+    } catch (e) {
+      return `error ${(e as { errno?: number }).errno ?? (e as Error).message}`;
+    }
+  };
+  const target = await open(options.target);
+  const source = options.explain?.source === undefined ? undefined : await open(options.explain.source);
+  try {
+    const plans: PlanComparison[] = [];
+    for (const [fp, { sql, db }] of samples) {
+      const t = await explain(target, sql, options.dbMap?.get(db ?? "") ?? db);
+      const s = source ? await explain(source, sql, db) : undefined;
+      plans.push({ fingerprint: fp, sample: sql, target: t, source: s, differs: s !== undefined && s !== t });
+    }
+    return plans;
+  } finally {
+    await target.end();
+    await source?.end();
+  }
 }

@@ -62,6 +62,28 @@ export interface ReplaySummary {
   targetErrorsByCode: Record<string, number>;
   differences: { errors: number; affectedRows: number; rows: number };
   fingerprints: FingerprintReport[];
+  /** With `--explain`: the plan of one sample per SELECT fingerprint, on the target and the source. */
+  plans?: PlanComparison[];
+}
+
+/** EXPLAIN of one sample statement: per table `table:access type[ key]`, joined by ", ". */
+export interface PlanComparison {
+  fingerprint: string;
+  sample: string;
+  target: string;
+  /** The source's plan (with `--source`), else undefined. */
+  source: string | undefined;
+  differs: boolean;
+}
+
+/** Summarises EXPLAIN rows (MariaDB/MySQL traditional format) as `table:type key` per row. */
+export function planOf(rows: ReadonlyArray<Record<string, unknown>>): string {
+  return rows
+    .map((r) => {
+      const key = r.key === null || r.key === undefined ? "" : ` ${String(r.key)}`;
+      return `${String(r.table ?? "")}:${String(r.type ?? "")}${key}`;
+    })
+    .join(", ");
 }
 
 const newHistogram = () =>
@@ -233,6 +255,12 @@ export function formatSummary(s: ReplaySummary): string {
     );
     for (const d of f.errorDiffs)
       lines.push(`       errno source ${d.source || "ok"} -> target ${d.target || "ok"}: ${d.count}`);
+  }
+  const differing = (s.plans ?? []).filter((p) => p.differs);
+  if (s.plans) {
+    lines.push("", `plans: ${s.plans.length} SELECT fingerprints explained, ${differing.length} differ`);
+    for (const p of differing)
+      lines.push(`  ${clip(p.fingerprint, 80)}`, `       source ${p.source ?? "?"} -> target ${p.target}`);
   }
   return `${lines.join("\n")}\n`;
 }

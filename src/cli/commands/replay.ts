@@ -32,6 +32,8 @@ interface ReplayCliOptions {
   userMap: string[];
   maxConnections: number;
   dryRun?: boolean;
+  explain?: boolean;
+  source?: string;
   json?: boolean;
   html?: string;
   progressInterval: number;
@@ -90,6 +92,11 @@ export function register(program: Command): void {
     )
     .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
     .option("--dry-run", "only count what would be replayed")
+    .option(
+      "--explain",
+      "EXPLAIN one sample per SELECT fingerprint on the target and report plan differences",
+    )
+    .option("--source <url>", "with --explain: the source server (mysql://...) to EXPLAIN the samples on too")
     .option("--json", "the end report as JSON on stdout")
     .option("--html <file>", "also write the report as a self-contained HTML page with charts")
     .action(
@@ -112,6 +119,7 @@ export function register(program: Command): void {
           userMap: parseMapping(o.userMap, "user"),
           filters,
           dryRun: Boolean(o.dryRun),
+          ...(o.explain ? { explain: o.source !== undefined ? { source: o.source } : {} } : {}),
         };
         if (o.progressInterval > 0 && !o.dryRun) {
           options.progressIntervalMs = o.progressInterval * 1000;

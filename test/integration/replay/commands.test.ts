@@ -4,6 +4,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { replaySessions } from "../../../src/replay/player.ts";
+import { formatSummary } from "../../../src/replay/report.ts";
 import { Scheduler } from "../../../src/replay/scheduler.ts";
 import { plansFromPcap } from "../../../src/replay/source.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
@@ -139,4 +140,70 @@ test("a statement prepared, closed and prepared again is prepared again on the t
       "Execute: SELECT 2 + 1 AS n",
     ],
   );
+});
+
+test("a target with a table missing and an index dropped: error differences and the plan difference, for those fingerprints only", async () => {
+  for (const d of ["shop", "shop_copy"]) {
+    await db.query(`CREATE DATABASE ${d}`);
+    await db.query(`CREATE TABLE ${d}.t (id INT PRIMARY KEY, k INT, v INT, KEY idx_k (k))`);
+    await db.query(`INSERT INTO ${d}.t SELECT seq, seq % 50, seq FROM ${d}.seq_1_to_500`);
+    await db.query(`ANALYZE TABLE ${d}.t`);
+  }
+  await db.query("CREATE TABLE shop.u (id INT PRIMARY KEY)");
+  await db.query("ALTER TABLE shop_copy.t DROP INDEX idx_k");
+  const s = new Scheduler("max");
+  let ts = 1_000;
+  s.add({
+    type: "connect",
+    session: 1,
+    ts: ts++,
+    client: "127.0.0.1:40001",
+    server: "127.0.0.1:3306",
+    user: "root",
+    db: "shop",
+    serverVersion: undefined,
+    connectionId: 1,
+    capabilities: undefined,
+    compressed: false,
+    tls: false,
+    midStream: false,
+  });
+  const sqls = ["SELECT v FROM t WHERE k = 7", "SELECT v FROM t WHERE id = 3", "SELECT COUNT(*) FROM u"];
+  let seq = 0;
+  for (const sql of sqls) {
+    seq++;
+    s.add({ type: "command", session: 1, seq, ts: ts++, kind: "query", sql, db: "shop" });
+    s.add({
+      type: "response",
+      session: 1,
+      seq,
+      ts: ts++,
+      kind: "resultset",
+      ok: true,
+      affectedRows: 0,
+      warnings: 0,
+      resultSets: 1,
+      columns: 1,
+      rows: 1,
+      latencyUs: 10,
+    });
+  }
+  s.add({ type: "close", session: 1, ts: ts++, reason: "fin", commands: seq });
+  const result = await replaySessions(s.plans(), {
+    target: db.url,
+    speed: "max",
+    dbMap: new Map([["shop", "shop_copy"]]),
+    explain: { source: db.url },
+  });
+  const fp = (name: string) => result.summary.fingerprints.find((f) => f.fingerprint === name);
+  assert.deepEqual(fp("select count(*) from u")?.errorDiffs, [{ source: 0, target: 1146, count: 1 }]);
+  assert.deepEqual(fp("select v from t where k=?")?.errorDiffs, []);
+  const plans = result.summary.plans ?? [];
+  assert.equal(plans.length, 3, JSON.stringify(plans));
+  const differing = plans.filter((p) => p.differs).map((p) => p.fingerprint);
+  assert.deepEqual(differing, ["select v from t where k=?", "select count(*) from u"], JSON.stringify(plans));
+  const k = plans.find((p) => p.fingerprint === "select v from t where k=?");
+  assert.equal(k?.source, "t:ref idx_k");
+  assert.equal(k?.target, "t:ALL");
+  assert.match(formatSummary(result.summary), /source t:ref idx_k -> target t:ALL/);
 });

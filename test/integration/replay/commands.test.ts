@@ -11,6 +11,25 @@ import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
+/** Session 1 connecting as root into `db`. */
+function connectEvent(ts: number, db: string): SessionEvent {
+  return {
+    type: "connect",
+    session: 1,
+    ts,
+    client: "127.0.0.1:40001",
+    server: "127.0.0.1:3306",
+    user: "root",
+    db,
+    serverVersion: undefined,
+    connectionId: 1,
+    capabilities: undefined,
+    compressed: false,
+    tls: false,
+    midStream: false,
+  };
+}
+
 let db: MariadbSandbox;
 before(async () => {
   db = await startMariadb();
@@ -67,22 +86,7 @@ test("COM_CHANGE_USER and COM_RESET_CONNECTION are replayed: the general log sho
 test("a statement prepared, closed and prepared again is prepared again on the target (mysql2's statement cache)", async () => {
   const s = new Scheduler("max");
   let ts = 1_000;
-  const connect: SessionEvent = {
-    type: "connect",
-    session: 1,
-    ts: ts++,
-    client: "127.0.0.1:40001",
-    server: "127.0.0.1:3306",
-    user: "root",
-    db: "mysql",
-    serverVersion: undefined,
-    connectionId: 1,
-    capabilities: undefined,
-    compressed: false,
-    tls: false,
-    midStream: false,
-  };
-  s.add(connect);
+  s.add(connectEvent(ts++, "mysql"));
   const sql = "SELECT ? + 1 AS n";
   const steps: Array<[string, number, number[]?]> = [
     ["stmt_prepare", 1],
@@ -153,21 +157,7 @@ test("a target with a table missing and an index dropped: error differences and 
   await db.query("ALTER TABLE shop_copy.t DROP INDEX idx_k");
   const s = new Scheduler("max");
   let ts = 1_000;
-  s.add({
-    type: "connect",
-    session: 1,
-    ts: ts++,
-    client: "127.0.0.1:40001",
-    server: "127.0.0.1:3306",
-    user: "root",
-    db: "shop",
-    serverVersion: undefined,
-    connectionId: 1,
-    capabilities: undefined,
-    compressed: false,
-    tls: false,
-    midStream: false,
-  });
+  s.add(connectEvent(ts++, "shop"));
   const sqls = ["SELECT v FROM t WHERE k = 7", "SELECT v FROM t WHERE id = 3", "SELECT COUNT(*) FROM u"];
   let seq = 0;
   for (const sql of sqls) {

@@ -41,6 +41,8 @@ export interface FingerprintReport {
   affectedMismatches: number;
   rowMismatches: number;
   example: string;
+  /** Target p50 latency over source p50 (undefined without a source latency): above 1, slower on the target. */
+  p50Ratio: number | undefined;
 }
 
 export interface ReplaySummary {
@@ -75,6 +77,9 @@ export interface PlanComparison {
   source: string | undefined;
   differs: boolean;
 }
+
+const ratio = (target: number, source: number): number | undefined =>
+  source > 0 ? Math.round((target / source) * 100) / 100 : undefined;
 
 /** Summarises EXPLAIN rows (MariaDB/MySQL traditional format) as `table:type key` per row. */
 export function planOf(rows: ReadonlyArray<Record<string, unknown>>): string {
@@ -198,6 +203,7 @@ export class Comparison {
         }),
         affectedMismatches: s.affectedMismatches,
         rowMismatches: s.rowMismatches,
+        p50Ratio: ratio(pct(s.target).p50, pct(s.source).p50),
         example: s.example,
       }))
       .sort((a, b) => b.count - a.count || a.fingerprint.localeCompare(b.fingerprint));
@@ -245,13 +251,13 @@ export function formatSummary(s: ReplaySummary): string {
     `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
     "",
-    "count  src p50/p95/p99 ms        tgt p50/p95/p99 ms        err-diff aff-diff row-diff  fingerprint",
+    "count  src p50/p95/p99 ms        tgt p50/p95/p99 ms        err-diff aff-diff row-diff  t/s p50  fingerprint",
   ];
   for (const f of s.fingerprints) {
     const p = (x: Percentiles) => `${ms(x.p50)}/${ms(x.p95)}/${ms(x.p99)}`.padEnd(25);
     const errs = f.errorDiffs.reduce((n, d) => n + d.count, 0);
     lines.push(
-      `${String(f.count).padStart(5)}  ${p(f.source)} ${p(f.target)} ${String(errs).padStart(8)} ${String(f.affectedMismatches).padStart(8)} ${String(f.rowMismatches).padStart(8)}  ${clip(f.fingerprint, 80)}`,
+      `${String(f.count).padStart(5)}  ${p(f.source)} ${p(f.target)} ${String(errs).padStart(8)} ${String(f.affectedMismatches).padStart(8)} ${String(f.rowMismatches).padStart(8)}  ${(f.p50Ratio === undefined ? "-" : f.p50Ratio.toFixed(2)).padStart(7)}  ${clip(f.fingerprint, 80)}`,
     );
     for (const d of f.errorDiffs)
       lines.push(`       errno source ${d.source || "ok"} -> target ${d.target || "ok"}: ${d.count}`);
@@ -267,6 +273,18 @@ export function formatSummary(s: ReplaySummary): string {
 
 const esc = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+/** With --explain: the plans of the SELECT samples, those that differ highlighted. */
+function planTable(s: ReplaySummary): string {
+  if (!s.plans) return "";
+  const rows = s.plans
+    .map(
+      (p) =>
+        `<tr${p.differs ? ' class="diff"' : ""}><td>${esc(p.source ?? "")}</td><td>${esc(p.target)}</td><td><code>${esc(p.fingerprint)}</code></td></tr>`,
+    )
+    .join("\n");
+  return `\n<h2>Plans (EXPLAIN of one sample)</h2>\n<table><tr><th>source plan</th><th>target plan</th><th>fingerprint</th></tr>\n${rows}\n</table>`;
+}
 
 /** A self-contained HTML page: the summary, a table, and SVG bars of p50/p99 latency by fingerprint. */
 export function renderHtml(s: ReplaySummary): string {
@@ -292,7 +310,7 @@ export function renderHtml(s: ReplaySummary): string {
         .map((d) => `${d.source || "ok"}&rarr;${d.target || "ok"} &times;${d.count}`)
         .join(", ");
       const cls = errs || f.rowMismatches || f.affectedMismatches ? ' class="diff"' : "";
-      return `<tr${cls}><td>${f.count}</td><td>${ms(f.source.p50)} / ${ms(f.source.p95)} / ${ms(f.source.p99)}</td><td>${ms(f.target.p50)} / ${ms(f.target.p95)} / ${ms(f.target.p99)}</td><td>${errs}</td><td>${f.affectedMismatches}</td><td>${f.rowMismatches}</td><td><code>${esc(f.fingerprint)}</code></td></tr>`;
+      return `<tr${cls}><td>${f.count}</td><td>${ms(f.source.p50)} / ${ms(f.source.p95)} / ${ms(f.source.p99)}</td><td>${ms(f.target.p50)} / ${ms(f.target.p95)} / ${ms(f.target.p99)}</td><td>${errs}</td><td>${f.affectedMismatches}</td><td>${f.rowMismatches}</td><td>${f.p50Ratio ?? ""}</td><td><code>${esc(f.fingerprint)}</code></td></tr>`;
     })
     .join("\n");
   return `<!doctype html>
@@ -306,8 +324,8 @@ export function renderHtml(s: ReplaySummary): string {
 ${bars}
 </svg>
 <h2>Comparison</h2>
-<table><tr><th>count</th><th>source p50/p95/p99 ms</th><th>target p50/p95/p99 ms</th><th>errors differing</th><th>affected-row diffs</th><th>row-count diffs</th><th>fingerprint</th></tr>
+<table><tr><th>count</th><th>source p50/p95/p99 ms</th><th>target p50/p95/p99 ms</th><th>errors differing</th><th>affected-row diffs</th><th>row-count diffs</th><th>p50 target/source</th><th>fingerprint</th></tr>
 ${rows}
-</table></body></html>
+</table>${planTable(s)}</body></html>
 `;
 }

@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { replaySessions } from "../../../src/replay/player.ts";
-import { formatSummary } from "../../../src/replay/report.ts";
+import { formatSummary, renderHtml } from "../../../src/replay/report.ts";
 import { Scheduler } from "../../../src/replay/scheduler.ts";
 import { plansFromPcap } from "../../../src/replay/source.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
@@ -196,4 +196,6 @@ test("a target with a table missing and an index dropped: error differences and 
   assert.equal(k?.source, "t:ref idx_k");
   assert.equal(k?.target, "t:ALL");
   assert.match(formatSummary(result.summary), /source t:ref idx_k -> target t:ALL/);
+  assert.match(renderHtml(result.summary), /<tr class="diff"><td>t:ref idx_k<\/td><td>t:ALL<\/td>/);
+  assert.equal(typeof fp("select v from t where k=?")?.p50Ratio, "number", "target/source latency ratio");
 });

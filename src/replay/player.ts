@@ -438,7 +438,7 @@ export async function replaySessions(
   const summary = comparison.summary({
     sessions: sessionCount,
     elapsedMs: performance.now() - start,
-    drift: { meanUs: drift.meanUs, maxUs: drift.maxUs },
+    drift: drift.summary(),
     lagMs,
     dryRun: Boolean(options.dryRun),
   });

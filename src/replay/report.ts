@@ -57,8 +57,8 @@ export interface ReplaySummary {
   sessions: number;
   elapsedMs: number;
   commandsPerSecond: number;
-  /** Send time minus planned time, microseconds. */
-  drift: { meanUs: number; maxUs: number };
+  /** Send time minus planned time, microseconds (mean, 99th percentile, max). */
+  drift: { meanUs: number; p99Us: number; maxUs: number };
   /** Total time sessions waited for a connection slot (max-connections), milliseconds. */
   lagMs: number;
   targetErrorsByCode: Record<string, number>;
@@ -212,7 +212,7 @@ export class Comparison {
   summary(extra: {
     sessions: number;
     elapsedMs: number;
-    drift: { meanUs: number; maxUs: number };
+    drift: { meanUs: number; p99Us: number; maxUs: number };
     lagMs: number;
     dryRun?: boolean;
   }): ReplaySummary {
@@ -248,7 +248,7 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...`
 export function formatSummary(s: ReplaySummary): string {
   const lines = [
     `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}${s.reprepared > 0 ? `, ${s.reprepared} statements prepared again for resumed sessions` : ""}`,
-    `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
+    `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms p99 ${ms(s.drift.p99Us)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
     "",
     "count  src p50/p95/p99 ms        tgt p50/p95/p99 ms        err-diff aff-diff row-diff  t/s p50  fingerprint",
@@ -317,7 +317,7 @@ export function renderHtml(s: ReplaySummary): string {
 <html><head><meta charset="utf-8"><title>sluice replay: source vs target</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:right}td:last-child{text-align:left}tr.diff{background:#fee}</style></head>
 <body><h1>Replay: source vs target</h1>
-<p>${s.commands} commands, ${s.sessions} sessions, ${(s.elapsedMs / 1000).toFixed(2)} s (${s.commandsPerSecond.toFixed(0)}/s). Drift mean ${ms(s.drift.meanUs)} ms, max ${ms(s.drift.maxUs)} ms. Connection-limit lag ${s.lagMs.toFixed(0)} ms.</p>
+<p>${s.commands} commands, ${s.sessions} sessions, ${(s.elapsedMs / 1000).toFixed(2)} s (${s.commandsPerSecond.toFixed(0)}/s). Drift mean ${ms(s.drift.meanUs)} ms, p99 ${ms(s.drift.p99Us)} ms, max ${ms(s.drift.maxUs)} ms. Connection-limit lag ${s.lagMs.toFixed(0)} ms.</p>
 <p>Differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row and ${s.differences.rows} result-row mismatches.</p>
 <h2>Latency by fingerprint (dark: p50, light: p99; blue source, orange target)</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="${barW + 560}" height="${fps.length * rowH + 10}">

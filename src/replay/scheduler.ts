@@ -1,3 +1,4 @@
+import * as hdr from "hdr-histogram-js";
 import type { CommandEvent, ConnectEvent, ResponseEvent, SessionEvent } from "../capture/events.ts";
 
 /** Captured pacing scaled by a factor (2 = twice as fast), or "max": as fast as the target answers. */
@@ -121,17 +122,34 @@ export class DriftMeter {
   count = 0;
   maxUs = 0;
   private sumUs = 0;
+  /** Every sample (clamped to 0..1 h), for the percentiles. */
+  private readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 
   record(plannedUs: number, actualUs: number): number {
     const drift = actualUs - plannedUs;
     this.count++;
     this.sumUs += drift;
     if (drift > this.maxUs) this.maxUs = drift;
+    this.histogram.recordValue(Math.min(3_600_000_000, Math.max(0, Math.round(drift))));
     return drift;
   }
 
   get meanUs(): number {
     return this.count === 0 ? 0 : this.sumUs / this.count;
+  }
+
+  /** 99th percentile, microseconds (0 without samples). */
+  get p99Us(): number {
+    return this.count === 0 ? 0 : this.histogram.getValueAtPercentile(99);
+  }
+
+  /** Mean, p99 and max, microseconds, as the report has them. */
+  summary(): { meanUs: number; p99Us: number; maxUs: number } {
+    return { meanUs: this.meanUs, p99Us: this.p99Us, maxUs: this.maxUs };
   }
 }
 

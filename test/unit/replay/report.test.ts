@@ -10,7 +10,7 @@ const ok = (latencyUs: number, rows = 0, affectedRows = 0): Answer => ({
   latencyUs,
 });
 const err = (errno: number): Answer => ({ ok: false, errno, affectedRows: 0, rows: 0, latencyUs: 50 });
-const extra = { sessions: 2, elapsedMs: 1000, drift: { meanUs: 10, maxUs: 20 }, lagMs: 0 };
+const extra = { sessions: 2, elapsedMs: 1000, drift: { meanUs: 10, p99Us: 15_000, maxUs: 20_000 }, lagMs: 0 };
 
 test("counts, percentiles and differences by fingerprint", () => {
   const c = new Comparison();
@@ -64,8 +64,10 @@ test("text and HTML reports name the differences; HTML is self-contained with SV
   const text = formatSummary(s);
   assert.match(text, /errno source ok -> target 1146: 1/);
   assert.match(text, /differences: 1 errors/);
+  assert.match(text, /drift mean 0\.01ms max 20\.00ms p99 15\.00ms/);
   const html = renderHtml(s);
   assert.match(html, /<svg /);
+  assert.match(html, /Drift mean 0\.01 ms, p99 15\.00 ms, max 20\.00 ms/);
   assert.equal((html.match(/<rect /g) ?? []).length, 8);
   assert.doesNotMatch(html, /<script|<link|src="http/);
   assert.match(html, /select &lt;b&gt;/);

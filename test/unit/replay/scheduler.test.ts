@@ -109,6 +109,15 @@ test("failed logins are not replayed", () => {
   );
 });
 
+test("drift p99: the 99th percentile of the samples, early sends counted as 0", () => {
+  const d = new DriftMeter();
+  assert.equal(d.p99Us, 0, "no samples");
+  for (let i = 1; i <= 1000; i++) d.record(0, i * 1000);
+  d.record(10, 0);
+  assert.ok(Math.abs(d.p99Us - 990_000) <= 1000, String(d.p99Us));
+  assert.equal(d.maxUs, 1_000_000);
+});
+
 test("parseSpeed accepts factors and max, rejects the rest", () => {
   assert.equal(parseSpeed("2"), 2);
   assert.equal(parseSpeed("0.5"), 0.5);
@@ -125,6 +134,7 @@ test("drift: actual minus planned, mean and max", () => {
   assert.equal(d.count, 2);
   assert.equal(d.meanUs, 200);
   assert.equal(d.maxUs, 500);
+  assert.deepEqual(d.summary(), { meanUs: 200, p99Us: 500, maxUs: 500 }, "p99 of two samples is the larger");
   assert.equal(waitMs(5000, 2000), 3);
   assert.equal(waitMs(1000, 2000), 0);
 });

@@ -37,6 +37,9 @@ export interface CommandEvent {
   sql?: string;
   statementId?: number;
   params?: ParamValue[];
+  /** stmt_send_long_data: the parameter (from 0) the piece is for, and the piece's length in bytes. */
+  paramId?: number;
+  bytes?: number;
   attributes?: QueryAttribute[];
   /** The database in use when the command was sent, when known. */
   db: string | undefined;

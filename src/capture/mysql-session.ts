@@ -1,4 +1,4 @@
-import type { ParamValue } from "../codecs/mysql/binary-values.ts";
+import { type ParamValue, textOrHex } from "../codecs/mysql/binary-values.ts";
 import {
   CaptureCapability,
   CommandCode,
@@ -191,6 +191,11 @@ export class MysqlSession {
   private ts = 0;
   private readonly pending: PendingCommand[] = [];
   private readonly statements = new Map<number, StatementInfo>();
+  /** COM_STMT_SEND_LONG_DATA pieces per statement and parameter, until the execution that uses them. */
+  private readonly longPieces = new WeakMap<
+    StatementInfo,
+    Map<number, { chunks: Buffer[]; length: number }>
+  >();
   private readonly clientPackets: PacketParser;
   private readonly serverPackets: PacketParser;
   private clientCompressed: CompressedFrameParser | undefined;
@@ -414,6 +419,10 @@ export class MysqlSession {
 
   private onCommand(payload: Buffer): void {
     const capabilities = this.capabilities ?? Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION;
+    if (payload[0] === CommandCode.STMT_EXECUTE && payload.length >= 5) {
+      const stmt = this.statements.get(payload.readUInt32LE(1));
+      if (stmt) this.spliceLongData(stmt);
+    }
     const cmd = decodeCommand(payload, { capabilities, statements: this.statements });
     this.commandSeq++;
     this.counters.commands++;
@@ -444,19 +453,16 @@ export class MysqlSession {
         const stmt = this.statements.get(event.statementId);
         if (stmt) {
           if (c.types) stmt.paramTypes = c.types as StatementInfo["paramTypes"];
-          stmt.longData.clear();
+          this.clearLongData(stmt);
         }
         break;
       }
       case "stmt_send_long_data": {
         event.statementId = c.statementId as number;
+        event.paramId = c.paramId as number;
+        event.bytes = c.length as number;
         const stmt = this.statements.get(event.statementId);
-        if (stmt) {
-          const paramId = c.paramId as number;
-          const data = payload.subarray(7).toString("utf8");
-          const before = stmt.longData.get(paramId);
-          stmt.longData.set(paramId, this.clip(`${typeof before === "string" ? before : ""}${data}`));
-        }
+        if (stmt) this.addLongData(stmt, event.paramId, payload.subarray(7));
         expect = "none";
         break;
       }
@@ -465,10 +471,12 @@ export class MysqlSession {
         this.statements.delete(event.statementId);
         expect = "none";
         break;
-      case "stmt_reset":
+      case "stmt_reset": {
         event.statementId = c.statementId as number;
-        this.statements.get(event.statementId)?.longData.clear();
+        const stmt = this.statements.get(event.statementId);
+        if (stmt) this.clearLongData(stmt);
         break;
+      }
       case "stmt_fetch":
         event.statementId = c.statementId as number;
         expect = "fetch";
@@ -521,6 +529,41 @@ export class MysqlSession {
     // A client does not pipeline thousands of commands: this is a stream read out of step.
     if (this.pending.length > MAX_PENDING_COMMANDS)
       this.desync(this.ts, "overflow", 0, `${this.pending.length} commands without a response`);
+  }
+
+  /**
+   * A COM_STMT_SEND_LONG_DATA piece, kept as bytes: a piece may end inside a UTF-8 character, or the
+   * value be binary, so the value is read only once whole (up to 4 bytes a character of the text limit).
+   */
+  private addLongData(stmt: StatementInfo, paramId: number, data: Buffer): void {
+    let params = this.longPieces.get(stmt);
+    if (!params) {
+      params = new Map();
+      this.longPieces.set(stmt, params);
+    }
+    let piece = params.get(paramId);
+    if (!piece) {
+      piece = { chunks: [], length: 0 };
+      params.set(paramId, piece);
+    }
+    const room = this.maxTextLength * 4 + 4 - piece.length;
+    if (room <= 0) return;
+    const kept = Buffer.from(data.subarray(0, room));
+    piece.chunks.push(kept);
+    piece.length += kept.length;
+  }
+
+  /** Puts the long data sent for a statement into the values its execution reads (text, or 0x-hex bytes). */
+  private spliceLongData(stmt: StatementInfo): void {
+    const params = this.longPieces.get(stmt);
+    if (!params) return;
+    for (const [paramId, piece] of params)
+      stmt.longData.set(paramId, this.clip(textOrHex(Buffer.concat(piece.chunks, piece.length))));
+  }
+
+  private clearLongData(stmt: StatementInfo): void {
+    stmt.longData.clear();
+    this.longPieces.delete(stmt);
   }
 
   private clip(s: string): string {

@@ -26,7 +26,8 @@ export type ParamValue = number | string | null;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
-function textOrHex(b: Buffer): string {
+/** Text when the bytes are valid UTF-8, else `0x` and their hex. */
+export function textOrHex(b: Buffer): string {
   const s = b.toString("utf8");
   // Round-trips only when the bytes were valid UTF-8.
   return Buffer.byteLength(s) === b.length && !s.includes("\ufffd") ? s : `0x${b.toString("hex")}`;

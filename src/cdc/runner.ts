@@ -196,9 +196,10 @@ export async function runCollector(opts: CollectorOptions): Promise<CollectorRes
     for await (const ev of stream) {
       m.events.inc();
       eventsDone++;
-      if (ev.type === "table_map" && ev.tableMap && ev.tableMap.columns.some((c) => c.name === undefined)) {
-        // binlog_row_metadata=MINIMAL: names (and signedness, charsets) from information_schema,
-        // tracked across DDL, filled into the map before its rows events are decoded.
+      if (ev.type === "table_map" && ev.tableMap) {
+        // What information_schema adds to the map, tracked across DDL, filled in before its rows events
+        // are decoded: with binlog_row_metadata=MINIMAL the names (and signedness, charsets), with FULL
+        // as with MINIMAL which LONGTEXT columns are MariaDB JSON. One query per table and version.
         if (transformer.wantsTable(ev.tableMap.schema, ev.tableMap.table)) {
           resolver ??= await SchemaResolver.connect(opts.source);
           await resolver.annotate(ev.tableMap);

@@ -3,6 +3,7 @@ import type { BinlogEvent } from "../../codecs/binlog/events.ts";
 import { eventToText } from "../../codecs/binlog/output.ts";
 import { deferredRowsCodec, writeJsonLine } from "../../codecs/binlog/rows-json/index.ts";
 import { redactUrl } from "../../core/url.ts";
+import type { SchemaResolver, TableMapAnnotator } from "../../sources/schema/index.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
 
@@ -17,6 +18,8 @@ interface StreamOptions {
   verifyChecksum: boolean;
   ssl?: boolean;
   reconnect: boolean;
+  schema: boolean;
+  schemaFrom?: string;
 }
 
 function secondsOption(name: string) {
@@ -65,6 +68,14 @@ export function registerBinlogStream(binlogGroup: Command): void {
     .option("--ssl", "use TLS (verified against the system CAs; see ?sslCa= and ?sslVerify=false in the URL)")
     .option("--no-verify-checksum", "do not verify CRC32 event checksums")
     .option("--no-reconnect", "fail on a lost connection instead of reconnecting")
+    .option(
+      "--schema-from <url>",
+      "read column names and types (MariaDB JSON columns) from this server's information_schema instead of <url>'s; password also from SLUICE_MYSQL_PASSWORD",
+    )
+    .option(
+      "--no-schema",
+      "do not ask information_schema: columns named @1, @2, ... without binlog_row_metadata=FULL, MariaDB JSON columns as text",
+    )
     .addHelpText(
       "after",
       `
@@ -72,6 +83,12 @@ Examples:
   sluice binlog stream mysql://repl@127.0.0.1:3306 --start earliest --until-head
   SLUICE_MYSQL_PASSWORD=... sluice binlog stream mysql://repl@db:3306 --start 0-1-7140 --format text
   sluice binlog stream mysql://repl@db:3306 --start mariadb-bin.000044:4 --stop mariadb-bin.000045:4
+
+Column names come from the table maps (binlog_row_metadata=FULL) or from the server's
+information_schema (one query per table and per DDL seen in the stream, needs SELECT on the tables),
+which also says which LONGTEXT columns are MariaDB JSON: those print as the JSON document
+(docs/binlog-values.md). With MINIMAL metadata, events older than the table's last ALTER fail with
+SCHEMA_MISMATCH rather than being misnamed; --no-schema prints them with @1, @2, ... instead.
 
 A lost connection is retried with backoff and the stream resumes where it was: no event is printed
 twice or skipped. Exit codes: 0 the stop position was reached (or interrupted); 1 the server or the
@@ -116,6 +133,15 @@ binlog said no (message names the server and position); 2 bad usage.`,
             "replication connection lost; reconnecting",
           ),
         );
+        // Names and types from information_schema, filled into each table map before its rows are read
+        // (the stream decodes an event only when the loop below asks for it).
+        let resolver: SchemaResolver | undefined;
+        let schema: TableMapAnnotator | undefined;
+        if (opts.schema) {
+          const m = await import("../../sources/schema/index.ts");
+          resolver = await m.SchemaResolver.connect(opts.schemaFrom ?? url, opts.ssl ? { ssl: true } : {});
+          schema = new m.TableMapAnnotator(resolver);
+        }
         // Lines are batched, and written as soon as the stream waits for the server.
         const writer = new BatchedWriter(process.stdout);
         const render: (ev: BinlogEvent) => void =
@@ -126,6 +152,8 @@ binlog said no (message names the server and position); 2 bad usage.`,
           for await (const ev of stream) {
             if ((ev.type === "heartbeat" || ev.type === "heartbeat_v2") && !opts.heartbeats) continue;
             if (controller.signal.aborted || writer.closed) break;
+            const filling = schema?.observe(ev);
+            if (filling !== undefined) await filling;
             render(ev);
             if (writer.full) await writer.flush();
             else writer.soon();
@@ -136,6 +164,7 @@ binlog said no (message names the server and position); 2 bad usage.`,
           process.off("SIGTERM", onSignal);
           process.stdout.off("error", onOutputError);
           await stream.close();
+          await resolver?.close();
         }
         return ExitCode.ok;
       }),

@@ -5,6 +5,7 @@ import { deferredRowsCodec, writeJsonLines } from "../../codecs/binlog/rows-json
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
 import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
+import type { SchemaResolver, TableMapAnnotator } from "../../sources/schema/index.ts";
 import { action, ExitCode, intOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
 import { registerBinlogStream } from "./binlog-stream.ts";
@@ -17,6 +18,7 @@ interface ReadOptions {
   verifyChecksum: boolean;
   jsonErrors?: boolean;
   progress: boolean;
+  schemaFrom?: string;
 }
 
 /** Files at least this big get a progress bar (on a terminal, when stdout is not one). */
@@ -43,7 +45,15 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
   const writer = new BatchedWriter(process.stdout);
   let progress: Progress | undefined;
   let events = 0;
+  let resolver: SchemaResolver | undefined;
   try {
+    // --schema-from: names and types (MariaDB JSON columns) from a server's information_schema
+    let schema: TableMapAnnotator | undefined;
+    if (opts.schemaFrom !== undefined) {
+      const m = await import("../../sources/schema/index.ts");
+      resolver = await m.SchemaResolver.connect(opts.schemaFrom);
+      schema = new m.TableMapAnnotator(resolver);
+    }
     const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await totalSize(files) : 0;
     // the progress bar's library is loaded only when a bar is shown
     if (total >= PROGRESS_MIN_BYTES)
@@ -63,13 +73,23 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       signal: controller.signal,
       // each event is printed before the next is read: one read buffer serves all chunks
       reuseBuffer: true,
-      ...(opts.format === "jsonl" ? { decoder: { rows: deferredRowsCodec } } : {}),
+      // (and a table map is filled in from the schema before its rows are read)
+      ...(opts.format === "jsonl" || schema ? { decoder: { rows: deferredRowsCodec } } : {}),
       ...(opts.startPosition !== undefined ? { startPosition: opts.startPosition } : {}),
       ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
       ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),
     })) {
       // a read chunk's events at a time: the batch's buffer grows when they take more than it holds
       events += batch.length;
+      if (schema !== undefined)
+        for (let i = 0; i < batch.length; i++) {
+          const filling = schema.observe(batch[i]!);
+          if (filling !== undefined)
+            await filling.catch((e: unknown) => {
+              render(batch.slice(0, i));
+              throw e;
+            });
+        }
       render(batch);
       if (writer.full) await writer.flush();
       if (writer.closed) break;
@@ -86,6 +106,7 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
     return printError(e, Boolean(opts.jsonErrors));
   } finally {
     progress?.stop();
+    await resolver?.close();
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
     if (process.env.SLUICE_DEBUG) process.stderr.write(`${events} events\n`);
@@ -122,9 +143,17 @@ export function binlogCommand(program: Command): Command {
     .option("--no-verify-checksum", "do not verify CRC32 event checksums")
     .option("--no-progress", "no progress bar on the terminal")
     .option("--json-errors", "print errors as one JSON object on stderr")
+    .option(
+      "--schema-from <url>",
+      "mysql://user@host:port of the server that wrote the files (or a copy of its schema): column names and types from its information_schema; password also from SLUICE_MYSQL_PASSWORD",
+    )
     .addHelpText(
       "after",
       `
+A binlog names columns only with binlog_row_metadata=FULL (else @1, @2, ...), and never says which
+LONGTEXT columns are MariaDB JSON: without --schema-from those print as text, with it as the JSON
+document. The schema is today's, tracked across the DDL in the files: see docs/binlog-values.md.
+
 Exit codes: 0 every event was read; 1 the file is damaged, truncated, encrypted or unreadable
 (everything before the damage is printed first, then the error with file and offset).`,
     )

@@ -16,6 +16,7 @@ import { isArtificial, type ResolvedStop, type ResumePoint, StreamCursor } from 
 import { replicationMetrics } from "./metrics.ts";
 import { parseStartSpec, parseStopSpec, type StartSpec, type StopSpec } from "./positions.ts";
 import { rowObjects } from "./text-result.ts";
+import { sslFromParams } from "./tls-params.ts";
 
 /**
  * `openBinlogStream(url, options)`: connects to a MySQL/MariaDB server as a replica and yields its
@@ -566,17 +567,6 @@ export class BinlogStream extends EventEmitter<BinlogStreamEvents> implements As
       );
     }
   }
-}
-
-function sslFromParams(params: URLSearchParams): boolean | TlsOptions | undefined {
-  const ssl = params.get("ssl");
-  if (ssl === null || ssl === "false" || ssl === "0") return undefined;
-  const ca = params.get("sslCa");
-  const verify = params.get("sslVerify");
-  return {
-    ...(ca ? { ca: readFileSync(ca) } : {}),
-    rejectUnauthorized: !(verify === "false" || verify === "0"),
-  };
 }
 
 function describeResume(p: ResumePoint): string {

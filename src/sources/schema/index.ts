@@ -1,4 +1,6 @@
 /** Table schemas from the server (information_schema), tracked across DDL seen in the binlog stream. */
+
+export { TableMapAnnotator } from "./annotator.ts";
 export { type DdlTarget, ddlTargets } from "./ddl.ts";
 export {
   comparePositions,

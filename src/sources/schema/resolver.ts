@@ -3,6 +3,7 @@ import { applyColumnNames, type ColumnInfo, type ColumnNameSource } from "../../
 import type { TableMapEvent } from "../../codecs/binlog/rows/types.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../../core/url.ts";
+import { sslFromParams } from "../replication/tls-params.ts";
 import { ddlTargets } from "./ddl.ts";
 
 /**
@@ -127,15 +128,22 @@ export class SchemaResolver implements ColumnNameSource {
     this.#close = close;
   }
 
-  /** A resolver with its own small mysql2 pool (1 connection) to `url`. */
-  static async connect(url: string): Promise<SchemaResolver> {
+  /**
+   * A resolver with its own small mysql2 pool (1 connection) to `url`: password from the URL or
+   * SLUICE_MYSQL_PASSWORD, TLS from `?ssl=true[&sslCa=FILE][&sslVerify=false]` or `options.ssl`
+   * (verified against the system CAs). Nothing connects before the first table is asked for.
+   */
+  static async connect(url: string, options: { ssl?: boolean } = {}): Promise<SchemaResolver> {
     const parsed = parseMysqlUrl(url);
+    const ssl =
+      sslFromParams(new URL(url).searchParams) ?? (options.ssl ? { rejectUnauthorized: true } : undefined);
     const pool = mysql.createPool({
       host: parsed.host,
       port: parsed.port,
       user: parsed.user,
       connectionLimit: 1,
       charset: "utf8mb4",
+      ...(ssl === undefined ? {} : { ssl }),
       ...(parsed.password === undefined ? {} : { password: parsed.password }),
       ...(parsed.socketPath === undefined ? {} : { socketPath: parsed.socketPath }),
     });

@@ -280,7 +280,20 @@ export async function replaySessions(
       }
       outcome.threadId = conn.threadId ?? undefined;
       const prepared = new Map<number, mysql.PreparedStatementInfo | Error>();
-      // A resumed session prepares again the statements it had prepared before the resume point.
+      // A resumed session sets again its session variables and the user variables it had assigned literals
+      // before the resume point; what cannot be rebuilt is reported. Then it prepares again its statements.
+      const variables = plan.resume?.variables;
+      const notRestored = variables?.notRestored() ?? [];
+      for (const sql of variables?.restore() ?? []) {
+        try {
+          await conn.query(sql);
+          comparison.stateRestored++;
+        } catch (e) {
+          if ((e as { errno?: number }).errno === undefined) throw e;
+          notRestored.push(`${sql}: ${(e as Error).message}`);
+        }
+      }
+      for (const what of notRestored) comparison.notRestored(plan.session, what);
       for (const [id, sql] of plan.resume?.statements ?? []) {
         statements.set(id, sql);
         try {

@@ -53,6 +53,13 @@ export interface ReplaySummary {
   skipped: number;
   /** Statements prepared again for sessions resumed mid-way (their PREPARE was before the resume point). */
   reprepared: number;
+  /** SET statements run again to rebuild the session and user variables of sessions resumed mid-way. */
+  stateRestored: number;
+  /**
+   * Session state of resumed sessions that could not be rebuilt (user variables assigned other than
+   * with a literal, temporary tables, an open transaction): count, and the first ones as `session N: what`.
+   */
+  stateNotRestored: { count: number; examples: string[] };
   filtered: number;
   sessions: number;
   elapsedMs: number;
@@ -116,6 +123,16 @@ export class Comparison {
   skipped = 0;
   /** Statements prepared again for sessions resumed mid-way. */
   reprepared = 0;
+  /** SET statements run again for sessions resumed mid-way. */
+  stateRestored = 0;
+  private readonly stateNotRestored = { count: 0, examples: [] as string[] };
+
+  /** A part of a resumed session's state that could not be rebuilt. */
+  notRestored(session: number, what: string): void {
+    this.stateNotRestored.count++;
+    if (this.stateNotRestored.examples.length < 20)
+      this.stateNotRestored.examples.push(`session ${session}: ${what}`);
+  }
   filtered = 0;
 
   record(fp: string, example: string, source: Answer | undefined, target: Answer): void {
@@ -224,6 +241,8 @@ export class Comparison {
       compared: sum((r) => r.count),
       skipped: this.skipped,
       reprepared: this.reprepared,
+      stateRestored: this.stateRestored,
+      stateNotRestored: { count: this.stateNotRestored.count, examples: [...this.stateNotRestored.examples] },
       filtered: this.filtered,
       sessions: extra.sessions,
       elapsedMs: extra.elapsedMs,
@@ -247,7 +266,12 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...`
 /** The end report for people. */
 export function formatSummary(s: ReplaySummary): string {
   const lines = [
-    `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}${s.reprepared > 0 ? `, ${s.reprepared} statements prepared again for resumed sessions` : ""}`,
+    `${s.dryRun ? "dry run, would replay" : "replayed"} ${s.commands} commands in ${s.sessions} sessions in ${(s.elapsedMs / 1000).toFixed(2)}s (${s.commandsPerSecond.toFixed(0)}/s); skipped ${s.skipped}, filtered out ${s.filtered}${s.reprepared > 0 ? `, ${s.reprepared} statements prepared again for resumed sessions` : ""}${s.stateRestored > 0 ? `, ${s.stateRestored} SET statements run again for resumed sessions` : ""}`,
+    ...(s.stateNotRestored.count > 0
+      ? [
+          `state not restored: ${s.stateNotRestored.count} (${s.stateNotRestored.examples.join("; ")}${s.stateNotRestored.count > s.stateNotRestored.examples.length ? "; ..." : ""})`,
+        ]
+      : []),
     `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms p99 ${ms(s.drift.p99Us)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
     "",
@@ -318,7 +342,7 @@ export function renderHtml(s: ReplaySummary): string {
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;font-size:12px;text-align:right}td:last-child{text-align:left}tr.diff{background:#fee}</style></head>
 <body><h1>Replay: source vs target</h1>
 <p>${s.commands} commands, ${s.sessions} sessions, ${(s.elapsedMs / 1000).toFixed(2)} s (${s.commandsPerSecond.toFixed(0)}/s). Drift mean ${ms(s.drift.meanUs)} ms, p99 ${ms(s.drift.p99Us)} ms, max ${ms(s.drift.maxUs)} ms. Connection-limit lag ${s.lagMs.toFixed(0)} ms.</p>
-<p>Differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row and ${s.differences.rows} result-row mismatches.</p>
+<p>Differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row and ${s.differences.rows} result-row mismatches.</p>${s.stateNotRestored.count > 0 ? `\n<p>State not restored for resumed sessions: ${s.stateNotRestored.count} (${esc(s.stateNotRestored.examples.join("; "))}).</p>` : ""}
 <h2>Latency by fingerprint (dark: p50, light: p99; blue source, orange target)</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="${barW + 560}" height="${fps.length * rowH + 10}">
 ${bars}

@@ -1,5 +1,6 @@
 import * as hdr from "hdr-histogram-js";
 import type { CommandEvent, ConnectEvent, ResponseEvent, SessionEvent } from "../capture/events.ts";
+import type { SessionVariables } from "./session-state.ts";
 
 /** Captured pacing scaled by a factor (2 = twice as fast), or "max": as fast as the target answers. */
 export type Speed = number | "max";
@@ -34,6 +35,8 @@ export interface SessionState {
   db: string | undefined;
   /** Captured statement id -> SQL. */
   statements: Map<number, string>;
+  /** Session and user variables, temporary tables and transaction, as its earlier commands left them. */
+  variables?: SessionVariables;
 }
 
 /** Parses `--speed`: a positive factor or "max". */

@@ -1,6 +1,7 @@
 import type { SessionEvent } from "../capture/events.ts";
 import { decodePcapFile } from "../capture/pcap-file.ts";
 import type { Producer, StreamLog } from "../stream/index.ts";
+import { Batcher, type BatchOptions } from "./batch.ts";
 import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
 
@@ -111,49 +112,103 @@ export async function sessionStates(
 
 /**
  * Commits a stream position as commands complete: offset N is committed once every command record at or
- * below N is done, so a restart never skips a command that was not executed (and repeats none that was,
- * beyond those in flight).
+ * below N is done, so a restart never skips a command that was not executed. The commands not done are
+ * kept in offset order (a sorted array walked from its head, which passes over the done ones), so
+ * `done`, `read` (offsets come in ascending order) and `safeOffset` take amortised constant time. The
+ * position is committed in batches (BatchOptions): every `intervalMs` when it moved, at once after
+ * `maxCommands` commands were done since the last commit, and by `flush`/`close`.
  */
 export class CommitTracker {
+  /** Offsets not done yet, at and after `head` (with done ones among them), ascending. */
+  private order: number[];
+  private head = 0;
   private readonly pending = new Set<number>();
   private committed = -1;
+  private doneSinceCommit = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     offsets: Iterable<number>,
     private last: number,
     private readonly commit: (offset: number) => Promise<void>,
+    private readonly batch: BatchOptions,
   ) {
     for (const o of offsets) this.pending.add(o);
+    this.order = [...this.pending].sort((a, b) => a - b);
+    this.timer = setInterval(() => void this.commitNow().catch(() => undefined), batch.intervalMs);
+    this.timer.unref();
   }
 
   /** A record read: `command` records stay pending until done. */
   read(offset: number, command: boolean): void {
-    if (command) this.pending.add(offset);
+    if (command && !this.pending.has(offset)) {
+      this.pending.add(offset);
+      const tail = this.order.at(-1);
+      if (this.head === this.order.length || tail === undefined || offset > tail) this.order.push(offset);
+      else {
+        let lo = this.head;
+        let hi = this.order.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if ((this.order[mid] as number) < offset) lo = mid + 1;
+          else hi = mid;
+        }
+        this.order.splice(lo, 0, offset);
+      }
+    }
     if (offset > this.last) this.last = offset;
   }
 
-  /** The offset that can be committed now. */
+  /** The offset that can be committed now: below the lowest command not done, else the last record read. */
   safeOffset(): number {
-    let min = Number.POSITIVE_INFINITY;
-    for (const o of this.pending) if (o < min) min = o;
-    return min === Number.POSITIVE_INFINITY ? this.last : min - 1;
+    return this.head < this.order.length ? (this.order[this.head] as number) - 1 : this.last;
+  }
+
+  /** The offset last committed (-1 before the first commit). */
+  get committedOffset(): number {
+    return this.committed;
   }
 
   async done(offset: number): Promise<void> {
-    this.pending.delete(offset);
-    const safe = this.safeOffset();
-    if (safe > this.committed) {
-      this.committed = safe;
-      await this.commit(safe);
+    if (this.failure) throw this.failure.error;
+    if (!this.pending.delete(offset)) return;
+    while (this.head < this.order.length && !this.pending.has(this.order[this.head] as number)) this.head++;
+    if (this.head === this.order.length) {
+      this.order = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
+    if (++this.doneSinceCommit >= this.batch.maxCommands) await this.commitNow();
   }
 
-  async finish(): Promise<void> {
-    const safe = this.safeOffset();
-    if (safe > this.committed) {
-      this.committed = safe;
+  /** Commits what is done now (after the commits already started). */
+  async flush(): Promise<void> {
+    await this.commitNow();
+  }
+
+  /** Commits what is done and stops committing on the timer. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.commitNow();
+  }
+
+  private commitNow(): Promise<void> {
+    this.doneSinceCommit = 0;
+    const run = this.chain.then(async () => {
+      if (this.failure) throw this.failure.error;
+      const safe = this.safeOffset();
+      if (safe <= this.committed) return;
       await this.commit(safe);
-    }
+      this.committed = safe;
+    });
+    this.chain = run.catch((error) => {
+      this.failure ??= { error };
+    });
+    return run;
   }
 }
 
@@ -164,57 +219,147 @@ export function journalStream(stream: string, group: string): string {
 
 /**
  * Per-command progress of a replay group: the committed position is the lowest command not yet done over
- * all sessions, so commands other sessions executed above it are recorded here, one record per command,
- * before the command counts as done. A restart skips them: only commands that were executing when the
- * replay stopped (at most one per session) run again.
+ * all sessions, so the commands done above it are recorded here, one record per command, after the target
+ * answered. A restart skips them. Records are written in batches (BatchOptions, one append, so one
+ * SQLite transaction, per batch): `record` returns at once while fewer than `maxCommands` are unwritten,
+ * else once its record is durable, so at most `maxCommands - 1` commands whose `record` returned are not
+ * in the journal yet.
  */
 export class ReplayJournal {
+  private readonly batcher: Batcher<number>;
+
   private constructor(
     private readonly log: StreamLog,
     readonly stream: string,
     private readonly producer: Producer,
     /** Command offsets above the committed position that ran already. */
     readonly done: ReadonlySet<number>,
-  ) {}
+    batch: BatchOptions,
+  ) {
+    const now = Date.now();
+    this.batcher = new Batcher(batch, async (offsets) => {
+      await this.producer.append(
+        offsets.map((o) => ({ key: "replayed", value: Buffer.from(String(o)), timestamp: now })),
+      );
+    });
+  }
 
   static async open(
     log: StreamLog,
     stream: string,
     group: string,
     committed: number,
+    batch: BatchOptions,
   ): Promise<ReplayJournal> {
     const name = journalStream(stream, group);
     const done = new Set<number>();
     if ((await log.streams()).includes(name)) {
       for (let from = 0; ; ) {
-        const batch = await log.read(name, from, { max: 5000 });
-        if (batch.length === 0) break;
-        for (const r of batch) {
+        const read = await log.read(name, from, { max: 5000 });
+        if (read.length === 0) break;
+        for (const r of read) {
           const offset = Number(Buffer.from(r.value).toString("utf8"));
           if (offset > committed) done.add(offset);
           from = r.offset + 1;
         }
       }
     }
-    return new ReplayJournal(log, name, await log.producer(name), done);
+    // One batch is one append: the producer writes it in one transaction.
+    const producer = await log.producer(name, { maxBatch: Math.max(1000, batch.maxCommands) });
+    return new ReplayJournal(log, name, producer, done, batch);
   }
 
-  /** Records a command as executed; resolves once durable. */
+  /** Records a command as executed (see the class comment for when it is durable). */
   async record(offset: number): Promise<void> {
-    await this.producer.append([
-      { key: "replayed", value: Buffer.from(String(offset)), timestamp: Date.now() },
-    ]);
+    await this.batcher.add(offset);
+  }
+
+  /** Writes the records waiting; resolves once they are durable. */
+  async flush(): Promise<void> {
+    await this.batcher.flush();
   }
 
   /** Everything up to the last record is committed: the journal is not needed any more. */
   async clear(): Promise<void> {
-    await this.producer.close();
+    await this.close();
     await this.log.deleteStream(this.stream);
   }
 
   async close(): Promise<void> {
-    await this.producer.close();
+    try {
+      await this.batcher.flush();
+    } finally {
+      await this.producer.close();
+    }
   }
+}
+
+/**
+ * The progress of a replay from the stream log without --follow: the commands an earlier run journalled
+ * above the committed position are taken out of the plans, and each command done is journalled and
+ * tracked for the committed position, both in batches.
+ */
+export interface StreamProgress {
+  /** Commands an earlier run executed above the committed position (taken out of the plans). */
+  readonly skipped: number;
+  /** A command record is done with (executed, filtered or skipped). */
+  done(offset: number): Promise<void>;
+  /** Writes the journal's waiting records and commits the position of what is done. */
+  flush(): Promise<void>;
+  /**
+   * Stops where the replay is (SIGINT/SIGTERM without --follow): a command that completes from now on is
+   * recorded, but its `done` never resolves, so its session sends nothing more; resolves once what was
+   * done before is written. A restart runs again only the commands that were executing.
+   */
+  stop(): Promise<void>;
+  /** As flush; then deletes the journal when everything read is committed, and closes the consumer. */
+  close(): Promise<void>;
+}
+
+export async function streamProgress(
+  log: StreamLog,
+  stream: string,
+  group: string,
+  read: { plans: SessionPlan[]; lastOffset: number },
+  batch: BatchOptions,
+): Promise<StreamProgress> {
+  const committer = await log.consumer(stream, group);
+  const journal = await ReplayJournal.open(log, stream, group, (await committer.committed()) ?? -1, batch);
+  if (journal.done.size > 0)
+    for (const p of read.plans)
+      p.commands = p.commands.filter((c) => c.offset === undefined || !journal.done.has(c.offset));
+  const offsets = read.plans.flatMap((p) =>
+    p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
+  );
+  const tracker = new CommitTracker(offsets, read.lastOffset, (o) => committer.commit(o), batch);
+  let stopped = false;
+  const flush = async () => {
+    await journal.flush();
+    await tracker.flush();
+  };
+  return {
+    skipped: journal.done.size,
+    async done(offset) {
+      await journal.record(offset);
+      await tracker.done(offset);
+      if (stopped) await new Promise<never>(() => undefined);
+    },
+    flush,
+    async stop() {
+      stopped = true;
+      await flush();
+    },
+    async close() {
+      try {
+        await tracker.close();
+        // Only once the position is durably past every record read is the journal not needed.
+        if (tracker.committedOffset >= read.lastOffset) await journal.clear();
+        else await journal.close();
+      } finally {
+        await committer.close();
+      }
+    },
+  };
 }
 
 export interface LiveStream {
@@ -229,17 +374,18 @@ export interface LiveStream {
 
 /**
  * Follows the stream log live: the group's records from its committed position on, as they come,
- * until `stop()`. Every command is committed once done (see CommitTracker).
+ * until `stop()`. Commands are committed as they are done, in batches (see CommitTracker).
  */
 export async function followStream(
   log: StreamLog,
   stream: string,
   group: string,
   speed: Speed,
+  batch: BatchOptions,
 ): Promise<LiveStream> {
   const consumer = await log.consumer(stream, group, { start: "earliest" });
   const scheduler = new Scheduler(speed);
-  const tracker = new CommitTracker([], (await consumer.committed()) ?? -1, (o) => consumer.commit(o));
+  const tracker = new CommitTracker([], (await consumer.committed()) ?? -1, (o) => consumer.commit(o), batch);
   let ended = false;
   let wake: (() => void) | undefined;
   let wakeup = new Promise<void>((r) => {
@@ -260,16 +406,13 @@ export async function followStream(
   };
   const reading = (async () => {
     while (!ended) {
-      const batch = await consumer.read({ max: 5000, waitMs: 200 });
-      for (const r of batch) {
+      const records = await consumer.read({ max: 5000, waitMs: 200 });
+      for (const r of records) {
         const e = JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent;
         tracker.read(r.offset, e.type === "command");
         scheduler.add(e, r.offset);
       }
-      if (batch.length > 0) {
-        notify();
-        await tracker.finish();
-      }
+      if (records.length > 0) notify();
     }
   })();
   const feed: LiveFeed = {
@@ -293,8 +436,11 @@ export async function followStream(
     stop,
     done: (offset) => tracker.done(offset),
     close: async () => {
-      await tracker.finish();
-      await consumer.close();
+      try {
+        await tracker.close();
+      } finally {
+        await consumer.close();
+      }
     },
   };
 }

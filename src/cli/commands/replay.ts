@@ -1,17 +1,19 @@
 import { writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { type Command, CommanderError, Option } from "commander";
 import { SluiceError } from "../../core/errors.ts";
 import { redactUrl } from "../../core/url.ts";
+import { type BatchOptions, DEFAULT_BATCH } from "../../replay/batch.ts";
 import { parseMapping, type ReplayFilters, type ReplayOptions, replaySessions } from "../../replay/player.ts";
 import { formatSummary, renderHtml } from "../../replay/report.ts";
 import { parseSpeed, type SessionPlan, type Speed } from "../../replay/scheduler.ts";
 import {
-  CommitTracker,
   followStream,
   type LiveStream,
   plansFromPcap,
   plansFromStream,
-  ReplayJournal,
+  type StreamProgress,
+  streamProgress,
 } from "../../replay/source.ts";
 import { openStreamLog } from "../../stream/index.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
@@ -38,6 +40,8 @@ interface ReplayCliOptions {
   html?: string;
   progressInterval: number;
   follow?: boolean;
+  commitInterval: number;
+  commitBatch: number;
 }
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -48,6 +52,16 @@ function speedOption(value: string): Speed {
   } catch (e) {
     throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `--speed: ${(e as Error).message}`);
   }
+}
+
+function positiveInt(name: string) {
+  const parse = intOption(name);
+  return (value: string): number => {
+    const n = parse(value);
+    if (n < 1)
+      throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `${name} must be at least 1`);
+    return n;
+  };
 }
 
 export function register(program: Command): void {
@@ -90,6 +104,22 @@ export function register(program: Command): void {
         .default(5)
         .argParser(intOption("--progress-interval")),
     )
+    .addOption(
+      new Option(
+        "--commit-interval <ms>",
+        "with --from: the journal of replayed commands and the group's position are written at least every N ms",
+      )
+        .default(DEFAULT_BATCH.intervalMs)
+        .argParser(positiveInt("--commit-interval")),
+    )
+    .addOption(
+      new Option(
+        "--commit-batch <n>",
+        "with --from: ... and as soon as N commands are done; a restart after a crash runs again at most N-1 commands besides those executing (1: each command is journalled before its session sends the next)",
+      )
+        .default(DEFAULT_BATCH.maxCommands)
+        .argParser(positiveInt("--commit-batch")),
+    )
     .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
     .option("--dry-run", "only count what would be replayed")
     .option(
@@ -128,9 +158,10 @@ export function register(program: Command): void {
               `replay ${(p.elapsedMs / 1000).toFixed(0)}s: ${p.commandsPerSecond.toFixed(0)} cmd/s, p99 ${(p.p99Us / 1000).toFixed(2)}ms, errors ${JSON.stringify(p.errorsByCode)}, sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}, lag ${p.lagMs.toFixed(0)}ms\n`,
             );
         }
+        const batch: BatchOptions = { intervalMs: o.commitInterval, maxCommands: o.commitBatch };
         let plans: SessionPlan[];
         let closeLog: (() => Promise<void>) | undefined;
-        let tracker: CommitTracker | undefined;
+        let progress: StreamProgress | undefined;
         let live: LiveStream | undefined;
         if (o.pcap !== undefined) {
           plans = await plansFromPcap(o.pcap, o.port && o.port.length > 0 ? o.port : [3306], o.speed);
@@ -138,7 +169,7 @@ export function register(program: Command): void {
           if (o.dryRun) throw new SluiceError("USAGE_FOLLOW", "--follow and --dry-run do not go together");
           const log = await openStreamLog(o.from ?? "");
           plans = [];
-          live = await followStream(log, o.stream, o.group, o.speed);
+          live = await followStream(log, o.stream, o.group, o.speed, batch);
           const l = live;
           options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
           const stop = () => void l.stop();
@@ -154,39 +185,35 @@ export function register(program: Command): void {
           const read = await plansFromStream(log, o.stream, o.group, o.speed);
           plans = read.plans;
           if (read.lastOffset !== undefined && !o.dryRun) {
-            const committer = await log.consumer(o.stream, o.group);
-            const journal = await ReplayJournal.open(
+            const p = await streamProgress(
               log,
               o.stream,
               o.group,
-              (await committer.committed()) ?? -1,
+              { plans, lastOffset: read.lastOffset },
+              batch,
             );
+            progress = p;
             // Commands executed by an earlier run that was stopped before it could commit them.
-            if (journal.done.size > 0) {
-              for (const p of plans)
-                p.commands = p.commands.filter((c) => c.offset === undefined || !journal.done.has(c.offset));
-              logger.info(
-                { skipped: journal.done.size },
-                `${journal.done.size} commands ran before the restart`,
-              );
-            }
-            const offsets = plans.flatMap((p) =>
-              p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
-            );
-            tracker = new CommitTracker(offsets, read.lastOffset, (off) => committer.commit(off));
-            const t = tracker;
-            const last = read.lastOffset;
-            options.onDone = async (c) => {
-              if (c.offset === undefined) return;
-              await journal.record(c.offset);
-              await t.done(c.offset);
+            if (p.skipped > 0)
+              logger.info({ skipped: p.skipped }, `${p.skipped} commands ran before the restart`);
+            options.onDone = (c) => (c.offset === undefined ? undefined : p.done(c.offset));
+            // Stopped by a signal: the sessions stop and what is done is written before the process exits.
+            const onSignal = (signal: NodeJS.Signals) => {
+              void p
+                .stop()
+                .catch(() => undefined)
+                .finally(() => process.exit(128 + (constants.signals[signal] ?? 0)));
             };
-            const prevClose = closeLog;
+            process.once("SIGINT", onSignal);
+            process.once("SIGTERM", onSignal);
             closeLog = async () => {
-              await committer.close();
-              if (t.safeOffset() >= last) await journal.clear();
-              else await journal.close();
-              await prevClose();
+              process.off("SIGINT", onSignal);
+              process.off("SIGTERM", onSignal);
+              try {
+                await p.close();
+              } finally {
+                await log.close();
+              }
             };
           }
         }
@@ -196,7 +223,7 @@ export function register(program: Command): void {
         );
         try {
           const result = await replaySessions(plans, options, live?.feed);
-          await tracker?.finish();
+          await progress?.flush();
           if (o.json) process.stdout.write(`${JSON.stringify(result.summary)}\n`);
           else process.stdout.write(formatSummary(result.summary));
           if (o.html) writeFileSync(o.html, renderHtml(result.summary));

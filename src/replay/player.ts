@@ -253,9 +253,11 @@ export async function replaySessions(
     let conn: mysql.Connection | undefined;
     try {
       const mappedUser = user === undefined ? undefined : options.userMap?.get(user);
-      // A session resumed mid-way (its connect before the committed position) starts in its first command's database.
+      // A session resumed mid-way (its connect before the committed position, or its first commands run by an
+      // earlier run) starts in the database it was in there.
+      const first = plan.commands[0]?.command.db;
       const database = mapDb(
-        plan.connect ? plan.connect.db : (plan.resume?.db ?? plan.commands[0]?.command.db),
+        plan.resume ? (plan.resume.db ?? first) : plan.connect ? plan.connect.db : first,
       );
       try {
         conn = await mysql.createConnection({

@@ -1,4 +1,5 @@
-import type { CommandEvent } from "../capture/events.ts";
+import type { CommandEvent, ResponseEvent } from "../capture/events.ts";
+import type { SessionState } from "./scheduler.ts";
 
 /**
  * The state a session's commands leave in its server session, beyond its database and prepared
@@ -163,6 +164,26 @@ export class SessionVariables {
     }
     this.assignments.push({ name, sql, literal });
   }
+}
+
+/** Follows a command's session variables into a session's state. */
+export function noteVariables(st: SessionState, e: CommandEvent): void {
+  st.variables ??= new SessionVariables();
+  st.variables.note(e);
+}
+
+/**
+ * A session's state after one more of its commands, with the source's response: its database, the
+ * statements it has prepared and not closed, its variables.
+ */
+export function followCommand(st: SessionState, e: CommandEvent, response: ResponseEvent | undefined): void {
+  if (e.kind === "init_db" && e.sql !== undefined && response?.ok !== false) st.db = e.sql;
+  else if (e.db !== undefined) st.db = e.db;
+  if (e.kind === "stmt_prepare" && e.sql !== undefined && response?.ok && response.statementId !== undefined)
+    st.statements.set(response.statementId, e.sql);
+  if (e.kind === "stmt_close" && e.statementId !== undefined) st.statements.delete(e.statementId);
+  if (e.kind === "change_user" || e.kind === "reset_connection") st.statements.clear();
+  noteVariables(st, e);
 }
 
 /** Statements after which a transaction is committed (implicit commit). */

@@ -4,6 +4,7 @@ import type { Producer, StreamLog } from "../stream/index.ts";
 import { Batcher, type BatchOptions } from "./batch.ts";
 import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
+import { followCommand, noteVariables } from "./session-state.ts";
 
 /** Plans from a saved capture file. */
 export async function plansFromPcap(
@@ -98,6 +99,7 @@ export async function sessionStates(
         else if (e.db !== undefined) st.db = e.db;
         if (e.kind === "stmt_prepare" && e.sql !== undefined) preparing.set(`${e.session}:${e.seq}`, e.sql);
         if (e.kind === "stmt_close" && e.statementId !== undefined) st.statements.delete(e.statementId);
+        noteVariables(st, e);
       } else if (e.type === "response") {
         const key = `${e.session}:${e.seq}`;
         const sql = preparing.get(key);
@@ -326,8 +328,15 @@ export async function streamProgress(
   const committer = await log.consumer(stream, group);
   const journal = await ReplayJournal.open(log, stream, group, (await committer.committed()) ?? -1, batch);
   if (journal.done.size > 0)
-    for (const p of read.plans)
+    for (const p of read.plans) {
+      // A session's journalled commands are the first of its commands read (it runs them in order): it
+      // resumes after them, in the state they left (as a session resumed at the committed position).
+      const ran = p.commands.filter((c) => c.offset !== undefined && journal.done.has(c.offset));
+      if (ran.length === 0) continue;
+      p.resume ??= { db: p.connect?.db, statements: new Map() };
+      for (const c of ran) followCommand(p.resume, c.command, c.response);
       p.commands = p.commands.filter((c) => c.offset === undefined || !journal.done.has(c.offset));
+    }
   const offsets = read.plans.flatMap((p) =>
     p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
   );

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { SessionEvent } from "../../../src/capture/events.ts";
+import { eventRecord } from "../../../src/capture/publish.ts";
+import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { openStreamLog } from "../../../src/stream/index.ts";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
+const ROWS = 300;
+const MODE = "ANSI_QUOTES,NO_ENGINE_SUBSTITUTION";
+/** The check each captured SELECT makes: one row on the source, none where the variables differ. */
+const CHECK = `SELECT @v, @w, @@session.sql_mode FROM DUAL WHERE @v = 'kept value' AND @w = 42 AND @@session.sql_mode = '${MODE}' AND @@session.lock_wait_timeout = 17`;
+
+/**
+ * One session: session and user variables set first (and a user variable set by a query, a temporary
+ * table), then rows inserted with the variables' values, each followed by the SELECT that checks them.
+ * Commands 2 ms apart, so that a replay at 1x runs long enough to be killed half-way.
+ */
+function capture(): SessionEvent[] {
+  const events: SessionEvent[] = [];
+  let ts = 1_000_000;
+  events.push({
+    type: "connect",
+    session: 1,
+    ts,
+    client: "127.0.0.1:40001",
+    server: "127.0.0.1:3306",
+    user: "root",
+    db: "rs",
+    serverVersion: undefined,
+    connectionId: 1,
+    capabilities: undefined,
+    compressed: false,
+    tls: false,
+    midStream: false,
+  });
+  let seq = 0;
+  const command = (sql: string, rows: number, affectedRows = 0) => {
+    seq++;
+    ts += 2000;
+    events.push({ type: "command", session: 1, seq, ts, kind: "query", sql, db: "rs" });
+    events.push({
+      type: "response",
+      session: 1,
+      seq,
+      ts: ts + 100,
+      kind: rows > 0 ? "resultset" : "ok",
+      ok: true,
+      affectedRows,
+      warnings: 0,
+      resultSets: rows > 0 ? 1 : 0,
+      columns: rows > 0 ? 3 : 0,
+      rows,
+      latencyUs: 100,
+    });
+  };
+  command("SET NAMES utf8mb4", 0);
+  command(`SET SESSION sql_mode = '${MODE}', @v = 'kept value'`, 0);
+  command("SET @w := 42, @@session.lock_wait_timeout = 17", 0);
+  command("SELECT COUNT(*) INTO @n FROM t", 0);
+  command("CREATE TEMPORARY TABLE scratch (id INT)", 0);
+  command(CHECK, 1);
+  for (let n = 0; n < ROWS; n++) {
+    command(
+      `INSERT INTO t (n, v, w, mode, lwt) VALUES (${n}, @v, @w, @@session.sql_mode, @@session.lock_wait_timeout)`,
+      0,
+      1,
+    );
+    command(CHECK, 1);
+  }
+  events.push({ type: "close", session: 1, ts: ts + 1000, reason: "fin", commands: seq });
+  return events;
+}
+
+interface Done {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[]): { child: ChildProcess; done: Promise<Done> } {
+  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
+  let stderr = "";
+  let stdout = "";
+  child.stdout?.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  return {
+    child,
+    done: new Promise<Done>((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr }))),
+  };
+}
+
+let db: MariadbSandbox;
+let dir: string;
+before(async () => {
+  db = await startMariadb();
+  dir = mkdtempSync(join(tmpdir(), "sluice-resume-state-"));
+});
+after(async () => {
+  await db?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const inserted = async () =>
+  Number((await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM rs.t"))[0]?.c ?? 0);
+
+test("sluice replay --from killed mid-session and started again: the resumed session has its session and user variables back; a variable set by a query and a temporary table are reported as not restored", async () => {
+  await db.query("CREATE DATABASE rs");
+  await db.query(
+    "CREATE TABLE rs.t (id INT AUTO_INCREMENT PRIMARY KEY, n INT, v VARCHAR(20), w INT, mode VARCHAR(200), lwt INT)",
+  );
+  const url = `file:${join(dir, "log.db")}`;
+  const log = await openStreamLog(url);
+  const producer = await log.producer("capture");
+  await producer.append(capture().map(eventRecord));
+  await producer.close();
+  await log.close();
+
+  const args = ["replay", "--from", url, "--group", "g", "--target", db.url, "--speed", "1", "--json"];
+  const first = start(args);
+  // Killed once the target has inserted part of the rows, whatever the timing.
+  for (let i = 0; i < 1000 && (await inserted()) < ROWS / 3; i++) await new Promise((r) => setTimeout(r, 20));
+  first.child.kill("SIGKILL");
+  const killed = await first.done;
+  assert.equal(killed.status, null, `killed mid-run: ${killed.stderr}`);
+  const before = await inserted();
+  assert.ok(before > 0 && before < ROWS, `killed mid-run after ${before} rows`);
+
+  const second = await start(args).done;
+  assert.equal(second.status, 0, second.stderr);
+  const summary = JSON.parse(second.stdout);
+  // It resumed mid-session: the variables were set again (NAMES, sql_mode, @v, @w, lock_wait_timeout).
+  assert.equal(summary.stateRestored, 5, second.stdout);
+  assert.equal(summary.stateNotRestored.count, 2, second.stdout);
+  assert.match(summary.stateNotRestored.examples.join("\n"), /user variable @n \(assigned by a query\)/);
+  assert.match(summary.stateNotRestored.examples.join("\n"), /temporary table scratch/);
+  // The captured SELECTs found their row: the variables had the captured values on the target too.
+  assert.equal(summary.differences.rows, 0, second.stdout);
+  assert.equal(summary.differences.errors, 0, second.stdout);
+  assert.ok(summary.commands > 0, second.stdout);
+
+  // And every row, inserted before the kill or after the restart, holds the captured values.
+  const rows = await db.query<{ n: number; v: string | null; w: number | null; mode: string; lwt: number }>(
+    "SELECT n, v, w, mode, lwt FROM rs.t ORDER BY id",
+  );
+  assert.equal(new Set(rows.map((r) => r.n)).size, ROWS, "every row was inserted");
+  const wrong = rows.filter((r) => r.v !== "kept value" || r.w !== 42 || r.mode !== MODE || r.lwt !== 17);
+  assert.deepEqual(wrong, []);
+});

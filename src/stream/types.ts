@@ -43,6 +43,12 @@ export interface StreamRecord {
 export interface StoredRecord extends StreamRecord {
   offset: number;
   partition: number;
+  /**
+   * The id the producer gave the record, the same on every copy of a record that was sent twice
+   * (RabbitMQ re-sends what was unconfirmed when its connection dropped): `producer:sequence`.
+   * Absent where the adapter never sends a record twice (SQLite).
+   */
+  id?: string;
 }
 
 export interface RetentionOptions {

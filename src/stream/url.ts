@@ -12,7 +12,31 @@ export type StreamTarget =
       password: string;
       vhost: string;
       stream: string | undefined;
+      /** Only what the URL sets; the adapter fills in the rest from DEFAULT_RECONNECT. */
+      reconnect?: Partial<ReconnectPolicy>;
+      /** The client-provided connection name the broker shows (`?name=`). */
+      connectionName?: string;
     };
+
+/** How the RabbitMQ adapter reconnects after it lost its connection. */
+export interface ReconnectPolicy {
+  /** How long after the loss it keeps trying; 0 = never reconnect (fail at once). */
+  budgetMs: number;
+  /** The first wait before trying again; doubled after each failed attempt up to maxDelayMs. */
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RECONNECT: ReconnectPolicy = { budgetMs: 60_000, minDelayMs: 500, maxDelayMs: 10_000 };
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `250ms`, `30s`, `5m`, `1h`, or plain seconds -> milliseconds; undefined when malformed. */
+function parseMs(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? "s"]!);
+}
 
 const EXAMPLES = "file:./sluice.db, file:/var/lib/sluice/log.db or amqp://guest:guest@127.0.0.1:5672/STREAM";
 
@@ -34,7 +58,9 @@ export function checkStreamName(name: string, url: string): string {
  *   `?sync=normal` commits without fsync (default `full`).
  * - `amqp://user:pass@host:port/STREAM[?vhost=/]`: the path is the stream name (not the vhost, as it
  *   would be for plain AMQP), the vhost comes from `?vhost=` (default `/`). Without a password in the
- *   URL, SLUICE_AMQP_PASSWORD is used.
+ *   URL, SLUICE_AMQP_PASSWORD is used. After a lost connection the adapter reconnects:
+ *   `?reconnect=60s` is how long it keeps trying (`0` = fail at once), `?backoff_min=500ms` and
+ *   `?backoff_max=10s` bound the wait between attempts; `?name=` is the connection name the broker shows.
  */
 export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env): StreamTarget {
   const shown = redactUrl(url);
@@ -74,7 +100,7 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
     const port = u.port ? Number(u.port) : 5672;
     const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
     const password = u.password ? decodeURIComponent(u.password) : (env.SLUICE_AMQP_PASSWORD ?? "guest");
-    return {
+    const target: StreamTarget = {
       kind: "rabbitmq",
       host: u.hostname.replace(/^\[|\]$/g, ""),
       port,
@@ -83,6 +109,24 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
       vhost: u.searchParams.get("vhost") ?? "/",
       stream: stream ? checkStreamName(stream, url) : undefined,
     };
+    const reconnect: Partial<ReconnectPolicy> = {};
+    for (const [param, field] of [
+      ["reconnect", "budgetMs"],
+      ["backoff_min", "minDelayMs"],
+      ["backoff_max", "maxDelayMs"],
+    ] as const) {
+      const text = u.searchParams.get(param);
+      if (text === null) continue;
+      const ms = parseMs(text);
+      if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
+      reconnect[field] = ms;
+    }
+    if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
+      throw bad("backoff_min and backoff_max must be above 0");
+    if (Object.keys(reconnect).length > 0) target.reconnect = reconnect;
+    const name = u.searchParams.get("name");
+    if (name) target.connectionName = name;
+    return target;
   }
   throw new SluiceError("USAGE_STREAM_URL", `unknown stream-log scheme '${scheme}:'`, {
     context: { url: shown },

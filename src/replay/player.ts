@@ -8,6 +8,7 @@ import { SluiceError } from "../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../core/url.ts";
 import { type Answer, Comparison, type PlanComparison, planOf, type ReplaySummary } from "./report.ts";
 import { DriftMeter, type PlannedCommand, type SessionPlan, type Speed, waitMs } from "./scheduler.ts";
+import { bindPlaceholders, sqlLiteral } from "./sql-text.ts";
 
 export interface ReplayFilters {
   /** Only statements that cannot change data (SELECT, SHOW, ...); other commands like ping still go. */
@@ -327,8 +328,19 @@ export async function replaySessions(
           const t0 = performance.now();
           let answer: Answer;
           const fp = fingerprintOf(cmd.kind, sql);
-          if (options.explain && cmd.kind === "query" && sql && !samples.has(fp) && /^\s*select\b/i.test(sql))
-            samples.set(fp, { sql, db: cmd.db ?? plan.connect?.db });
+          if (options.explain && sql && !samples.has(fp) && /^\s*select\b/i.test(sql)) {
+            // A prepared execution is explained with its captured parameters as literals.
+            const sample =
+              cmd.kind === "query"
+                ? sql
+                : cmd.kind === "stmt_execute"
+                  ? bindPlaceholders(
+                      sql,
+                      (cmd.params ?? []).map((v) => sqlLiteral(paramValue(v))),
+                    )
+                  : undefined;
+            if (sample !== undefined) samples.set(fp, { sql: sample, db: cmd.db ?? plan.connect?.db });
+          }
           try {
             let r = { affectedRows: 0, rows: 0 };
             switch (cmd.kind) {

@@ -1,5 +1,6 @@
 import type { CommandEvent, ResponseEvent } from "../capture/events.ts";
 import type { SessionState } from "./scheduler.ts";
+import { splitTopLevel, stripComments } from "./sql-text.ts";
 
 /**
  * The state a session's commands leave in its server session, beyond its database and prepared
@@ -212,66 +213,3 @@ const tableName = (t: string) =>
     .map((p) => p.trim().replace(/^`|`$/g, ""))
     .join(".")
     .toLowerCase();
-
-/** SQL without comments (a `/*!...*\/` version comment keeps its content); quoted text untouched. */
-export function stripComments(sql: string): string {
-  let out = "";
-  for (let i = 0; i < sql.length; ) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"' || c === "`") {
-      const end = quoteEnd(sql, i);
-      out += sql.slice(i, end);
-      i = end;
-    } else if (c === "/" && sql[i + 1] === "*") {
-      const end = sql.indexOf("*/", i + 2);
-      const stop = end < 0 ? sql.length : end;
-      if (sql[i + 2] === "!") out += ` ${sql.slice(i + 3, stop).replace(/^\d{5,6}/, "")} `;
-      else out += " ";
-      i = stop + 2;
-    } else if ((c === "-" && sql[i + 1] === "-" && /\s/.test(sql[i + 2] ?? " ")) || c === "#") {
-      const end = sql.indexOf("\n", i);
-      out += " ";
-      i = end < 0 ? sql.length : end;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** Where the quoted text starting at `i` ends (after its closing quote); doubled quotes and backslashes escape. */
-function quoteEnd(sql: string, i: number): number {
-  const q = sql[i];
-  for (let j = i + 1; j < sql.length; j++) {
-    if (sql[j] === "\\" && q !== "`") j++;
-    else if (sql[j] === q) {
-      if (sql[j + 1] === q) j++;
-      else return j + 1;
-    }
-  }
-  return sql.length;
-}
-
-/** Splits at `sep` outside quotes and parentheses. */
-export function splitTopLevel(sql: string, sep: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < sql.length; ) {
-    const c = sql[i]!;
-    if (c === "'" || c === '"' || c === "`") {
-      i = quoteEnd(sql, i);
-      continue;
-    }
-    if (c === "(") depth++;
-    else if (c === ")") depth = Math.max(0, depth - 1);
-    else if (c === sep && depth === 0) {
-      parts.push(sql.slice(start, i));
-      start = i + 1;
-    }
-    i++;
-  }
-  parts.push(sql.slice(start));
-  return parts.filter((p) => p.trim() !== "");
-}

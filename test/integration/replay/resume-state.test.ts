@@ -9,6 +9,7 @@ import type { SessionEvent } from "../../../src/capture/events.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { connectEvent } from "./events.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
@@ -25,21 +26,7 @@ const CHECK = `SELECT @v, @w, @@session.sql_mode FROM DUAL WHERE @v = 'kept valu
 function capture(): SessionEvent[] {
   const events: SessionEvent[] = [];
   let ts = 1_000_000;
-  events.push({
-    type: "connect",
-    session: 1,
-    ts,
-    client: "127.0.0.1:40001",
-    server: "127.0.0.1:3306",
-    user: "root",
-    db: "rs",
-    serverVersion: undefined,
-    connectionId: 1,
-    capabilities: undefined,
-    compressed: false,
-    tls: false,
-    midStream: false,
-  });
+  events.push(connectEvent(1, ts, "rs"));
   let seq = 0;
   const command = (sql: string, rows: number, affectedRows = 0) => {
     seq++;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { CommandEvent } from "../../../src/capture/events.ts";
-import { isLiteral, SessionVariables, splitTopLevel } from "../../../src/replay/session-state.ts";
+import { isLiteral, SessionVariables } from "../../../src/replay/session-state.ts";
+import { bindPlaceholders, splitTopLevel, sqlLiteral } from "../../../src/replay/sql-text.ts";
 
 let seq = 0;
 const query = (sql: string): CommandEvent => ({
@@ -98,4 +99,18 @@ test("literals and top-level splitting", () => {
     " b = f(1, 2)",
     " c = `p,q`",
   ]);
+});
+
+test("placeholders bound to literals that read back the same whatever the sql_mode; ? in quotes and comments left alone", () => {
+  const literals = [7, "it's a \\ test", null, Buffer.from([0xff, 0x00]), "0x41"].map(sqlLiteral);
+  assert.deepEqual(literals, ["7", "'it''s a \\\\ test'", "NULL", "X'ff00'", "'0x41'"]);
+  assert.equal(
+    bindPlaceholders(
+      "SELECT '?', `a?` /* ? */ FROM t WHERE a = ? AND b = ? -- ?\n AND c <=> ? AND d = ? AND e = ?",
+      literals,
+    ),
+    "SELECT '?', `a?`   FROM t WHERE a = 7 AND b = 'it''s a \\\\ test'  \n AND c <=> NULL AND d = X'ff00' AND e = '0x41'",
+  );
+  assert.equal(bindPlaceholders("SELECT ?", []), undefined);
+  assert.equal(bindPlaceholders("SELECT 1", ["1"]), undefined);
 });

@@ -1,0 +1,100 @@
+import type { ParamValue } from "../codecs/mysql/binary-values.ts";
+
+/** Scanning SQL text: comments, quoted text and parentheses, as the server's lexer sees them. */
+
+/** SQL without comments (a `/*!...*\/` version comment keeps its content); quoted text untouched. */
+export function stripComments(sql: string): string {
+  let out = "";
+  for (let i = 0; i < sql.length; ) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === "`") {
+      const end = quoteEnd(sql, i);
+      out += sql.slice(i, end);
+      i = end;
+    } else if (c === "/" && sql[i + 1] === "*") {
+      const end = sql.indexOf("*/", i + 2);
+      const stop = end < 0 ? sql.length : end;
+      if (sql[i + 2] === "!") out += ` ${sql.slice(i + 3, stop).replace(/^\d{5,6}/, "")} `;
+      else out += " ";
+      i = stop + 2;
+    } else if ((c === "-" && sql[i + 1] === "-" && /\s/.test(sql[i + 2] ?? " ")) || c === "#") {
+      const end = sql.indexOf("\n", i);
+      out += " ";
+      i = end < 0 ? sql.length : end;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Where the quoted text starting at `i` ends (after its closing quote); doubled quotes and backslashes escape. */
+function quoteEnd(sql: string, i: number): number {
+  const q = sql[i];
+  for (let j = i + 1; j < sql.length; j++) {
+    if (sql[j] === "\\" && q !== "`") j++;
+    else if (sql[j] === q) {
+      if (sql[j + 1] === q) j++;
+      else return j + 1;
+    }
+  }
+  return sql.length;
+}
+
+/** Splits at `sep` outside quotes and parentheses. */
+export function splitTopLevel(sql: string, sep: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < sql.length; ) {
+    const c = sql[i]!;
+    if (c === "'" || c === '"' || c === "`") {
+      i = quoteEnd(sql, i);
+      continue;
+    }
+    if (c === "(") depth++;
+    else if (c === ")") depth = Math.max(0, depth - 1);
+    else if (c === sep && depth === 0) {
+      parts.push(sql.slice(start, i));
+      start = i + 1;
+    }
+    i++;
+  }
+  parts.push(sql.slice(start));
+  return parts.filter((p) => p.trim() !== "");
+}
+
+/**
+ * The SQL with its comments taken out and its `?` placeholders (outside quoted text) replaced by
+ * `literals`, in order; undefined when the counts differ.
+ */
+export function bindPlaceholders(sql: string, literals: readonly string[]): string | undefined {
+  const text = stripComments(sql);
+  let out = "";
+  let n = 0;
+  let from = 0;
+  for (let i = 0; i < text.length; ) {
+    const c = text[i]!;
+    if (c === "'" || c === '"' || c === "`") i = quoteEnd(text, i);
+    else if (c === "?") {
+      const literal = literals[n++];
+      if (literal === undefined) return undefined;
+      out += text.slice(from, i) + literal;
+      from = ++i;
+    } else i++;
+  }
+  return n === literals.length ? (out + text.slice(from)).trim() : undefined;
+}
+
+/**
+ * A parameter as an SQL literal that reads back as the same value whatever the sql_mode: text quoted
+ * with its quotes doubled and its backslashes doubled (so NO_BACKSLASH_ESCAPES cannot end the string
+ * early), bytes as X'hex', numbers as they are, NULL.
+ */
+export function sqlLiteral(v: ParamValue | Buffer): string {
+  if (v === null) return "NULL";
+  if (typeof v === "number") return Number.isFinite(v) ? String(v) : "NULL";
+  if (Buffer.isBuffer(v)) return `X'${v.toString("hex")}'`;
+  return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}

@@ -89,12 +89,14 @@ export function bindPlaceholders(sql: string, literals: readonly string[]): stri
 
 /**
  * A parameter as an SQL literal that reads back as the same value whatever the sql_mode: text quoted
- * with its quotes doubled and its backslashes doubled (so NO_BACKSLASH_ESCAPES cannot end the string
- * early), bytes as X'hex', numbers as they are, NULL.
+ * with its quotes doubled, or, when it holds a backslash (which NO_BACKSLASH_ESCAPES reads as itself
+ * and the default mode as an escape), as its UTF-8 bytes in hex with a `_utf8mb4` introducer; bytes
+ * as X'hex', numbers as they are, NULL.
  */
 export function sqlLiteral(v: ParamValue | Buffer): string {
   if (v === null) return "NULL";
   if (typeof v === "number") return Number.isFinite(v) ? String(v) : "NULL";
   if (Buffer.isBuffer(v)) return `X'${v.toString("hex")}'`;
-  return `'${v.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+  if (v.includes("\\")) return `_utf8mb4 X'${Buffer.from(v, "utf8").toString("hex")}'`;
+  return `'${v.replace(/'/g, "''")}'`;
 }

@@ -24,137 +24,91 @@
  * Records: the key travels in the `sluice-key` header, the timestamp in the AMQP timestamp property
  * (milliseconds), user headers as further headers.
  */
-import amqp from "amqplib";
 import { messageOf, SluiceError } from "../core/errors.ts";
-import type {
-  RecordReader,
-  RetentionOptions,
-  StartPosition,
-  StoredRecord,
-  StreamBackend,
-  StreamRecord,
-} from "./types.ts";
+import {
+  type ChannelModel,
+  closedError,
+  RabbitConnection,
+  type RabbitTarget,
+} from "./rabbitmq-connection.ts";
+import { ConfirmPublisher, ReturnedError } from "./rabbitmq-publisher.ts";
+import {
+  FIRST_RECORD_WAIT_MS,
+  isAmqpCode,
+  KEY_HEADER,
+  OFFSET_HEADER,
+  type ReaderContext,
+  StreamQueueReader,
+} from "./rabbitmq-reader.ts";
+import type { RecordReader, RetentionOptions, StartPosition, StreamBackend, StreamRecord } from "./types.ts";
+import { DEFAULT_RECONNECT, type ReconnectPolicy } from "./url.ts";
 
-type ChannelModel = Awaited<ReturnType<typeof amqp.connect>>;
+export type { RabbitTarget } from "./rabbitmq-connection.ts";
+
 type Channel = Awaited<ReturnType<ChannelModel["createChannel"]>>;
-type ConfirmChannel = Awaited<ReturnType<ChannelModel["createConfirmChannel"]>>;
-type ConsumeMessage = amqp.ConsumeMessage;
 
-const KEY_HEADER = "sluice-key";
-const OFFSET_HEADER = "x-stream-offset";
-/**
- * How long a new subscription waits for its first delivery before taking the stream as empty (or
- * caught up). Deliveries of existing records come within milliseconds; the margin is for a loaded machine.
- */
-const FIRST_RECORD_WAIT_MS = 1000;
-/** How long the first read of a new subscription waits for each further delivery, and in all. */
-const FIRST_READ_LINGER_MS = 20;
-const FIRST_READ_LINGER_MAX_MS = 500;
 /** Quiet time after which the last chunk is taken as complete. */
 const QUIET_MS = 100;
-
-export interface RabbitTarget {
-  host: string;
-  port: number;
-  username: string;
-  password: string;
-  vhost: string;
-}
+/** An admin operation interrupted by a lost connection is run again after the reconnect, this often. */
+const MAX_OPERATION_ATTEMPTS = 5;
 
 // ':' cannot occur in stream or group names, so these never collide with each other or with a stream.
 const offsetQueue = (stream: string, group: string) => `sluice-offset:${stream}:${group}`;
 const groupsQueue = (stream: string) => `sluice-groups:${stream}`;
 
-export class RabbitBackend implements StreamBackend {
+export class RabbitBackend implements StreamBackend, ReaderContext {
   readonly adapter = "rabbitmq" as const;
-  private publishChannel: Promise<ConfirmChannel> | undefined;
+  private readonly publisher: ConfirmPublisher;
   private readonly ensured = new Set<string>();
   private readonly registeredGroups = new Set<string>();
   private readonly offsetQueues = new Set<string>();
-  private lost: SluiceError | undefined;
-  private readonly lostListeners = new Set<(e: SluiceError) => void>();
-  private readonly returned = new Set<string>();
-  private closing = false;
+  /** Offsets this process committed, per stream and group: reported when the broker is gone for good. */
+  private readonly committedHere = new Map<string, Map<string, number>>();
 
   private constructor(
     readonly url: string,
-    private readonly conn: ChannelModel,
+    readonly connection: RabbitConnection,
   ) {
-    conn.on("error", () => {
-      // The 'close' event that follows carries the same error; handled there.
-    });
-    conn.on("close", (err?: Error) => {
-      if (this.closing) return;
-      this.lose(err);
-    });
+    this.publisher = new ConfirmPublisher(connection);
   }
 
-  static async open(url: string, target: RabbitTarget, connectTimeoutMs = 5000): Promise<RabbitBackend> {
-    let conn: ChannelModel;
-    try {
-      conn = await amqp.connect(
-        {
-          protocol: "amqp",
-          hostname: target.host,
-          port: target.port,
-          username: target.username,
-          password: target.password,
-          vhost: target.vhost,
-          heartbeat: 10,
-        },
-        { timeout: connectTimeoutMs, clientProperties: { connection_name: "sluice stream log" } },
-      );
-    } catch (e) {
-      throw connectError(e, url, target);
-    }
-    return new RabbitBackend(url, conn);
+  static async open(
+    url: string,
+    target: RabbitTarget & { reconnect?: Partial<ReconnectPolicy> },
+    connectTimeoutMs = 5000,
+  ): Promise<RabbitBackend> {
+    const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT, ...target.reconnect };
+    policy.maxDelayMs = Math.max(policy.minDelayMs, policy.maxDelayMs);
+    return new RabbitBackend(url, await RabbitConnection.open(url, target, connectTimeoutMs, policy));
   }
 
-  private lose(err: Error | undefined): void {
-    if (this.lost) return;
-    this.lost = new SluiceError(
-      "STREAM_BROKER_LOST",
-      `lost the connection to RabbitMQ${err ? `: ${err.message}` : ""}`,
-      {
-        context: { url: this.url },
-        hint: "appends that had not returned were not confirmed and may need to be sent again; reopen the log when the broker is back",
-        ...(err ? { cause: err } : {}),
-      },
-    );
-    for (const l of this.lostListeners) l(this.lost);
-    this.lostListeners.clear();
-  }
-
-  /** Settles with `p`, or rejects as soon as the connection is lost (pending confirms never come then). */
-  private async untilLost<T>(p: Promise<T>): Promise<T> {
-    if (this.lost) throw this.lost;
-    let listener: ((e: SluiceError) => void) | undefined;
-    const lost = new Promise<never>((_, reject) => {
-      listener = reject;
-      this.lostListeners.add(reject);
-    });
-    try {
-      return await Promise.race([p, lost]);
-    } finally {
-      if (listener) this.lostListeners.delete(listener);
-    }
-  }
-
+  /** Throws when the log can no longer be used (closed, or the broker is gone for good). */
   private live(): void {
-    if (this.lost) throw this.lost;
-    if (this.closing)
-      throw new SluiceError("STREAM_CLOSED", "the stream log is closed", { context: { url: this.url } });
+    if (this.connection.failed) throw this.connection.failed;
+    if (this.connection.closed) throw closedError(this.url);
   }
 
-  /** Runs `fn` on a fresh channel that is closed afterwards (a 404 closes a channel, so admin work uses throwaway ones). */
+  /**
+   * Runs `fn` on a fresh channel that is closed afterwards (a 404 closes a channel, so admin work uses
+   * throwaway ones). While the connection is down it waits; interrupted by a lost connection, it runs
+   * again on the next one (every caller's `fn` can be repeated).
+   */
   private async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
-    this.live();
-    const ch = await this.conn.createChannel();
-    ch.on("error", () => {});
-    try {
-      return await fn(ch);
-    } finally {
-      await ch.close().catch(() => {});
+    for (let attempt = 1; ; attempt++) {
+      this.live();
+      const conn = await this.connection.ready();
+      const epoch = this.connection.epoch;
+      let ch: Channel | undefined;
+      try {
+        ch = await conn.createChannel();
+        ch.on("error", () => {});
+        return await fn(ch);
+      } catch (e) {
+        const lostMeanwhile = this.connection.epoch !== epoch || !this.connection.current;
+        if (!lostMeanwhile || attempt >= MAX_OPERATION_ATTEMPTS || this.connection.closed) throw e;
+      } finally {
+        await ch?.close().catch(() => {});
+      }
     }
   }
 
@@ -169,14 +123,70 @@ export class RabbitBackend implements StreamBackend {
     }
   }
 
-  private wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
+  wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
     if (e instanceof SluiceError) return e;
-    if (this.lost) return this.lost;
     return new SluiceError("STREAM_BROKER_ERROR", `RabbitMQ failed while ${doing}: ${messageOf(e)}`, {
       context: { url: this.url, ...context },
       hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason",
       cause: e,
     });
+  }
+
+  /** The committed offsets this process stored for `stream`, as `group=offset` (for error messages). */
+  private committedText(stream: string): string | undefined {
+    const groups = this.committedHere.get(stream);
+    if (!groups || groups.size === 0) return undefined;
+    return [...groups].map(([g, o]) => `${g}=${o}`).join(",");
+  }
+
+  lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {
+    if (!(e instanceof SluiceError) || e.code !== "STREAM_BROKER_LOST")
+      return this.wrap(e, "reading", { stream });
+    const committed = this.committedText(stream);
+    return new SluiceError(
+      "STREAM_BROKER_LOST",
+      `${e.message}; reading stream '${stream}'${nextOffset === undefined ? "" : ` at offset ${nextOffset}`}`,
+      {
+        context: { ...e.context, stream, nextOffset, committed },
+        hint: `nothing after the committed offset${committed ? ` (${committed})` : ""} is lost: restart the consumer when the broker is back and it resumes at committed + 1; ?reconnect= in the URL waits longer`,
+        cause: e,
+      },
+    );
+  }
+
+  /** A failed append: which stream, what this process had confirmed, what to do. */
+  private appendError(e: unknown, stream: string, unconfirmed: number): SluiceError {
+    if (e instanceof ReturnedError)
+      return new SluiceError("STREAM_NOT_FOUND", `RabbitMQ returned records: no stream queue '${stream}'`, {
+        context: { url: this.url, stream },
+        hint: "the stream was deleted while producing; reopen the producer to declare it again",
+      });
+    const confirmed = this.publisher.confirmed(stream);
+    const sofar = `${confirmed.count} records of stream '${stream}' confirmed by this process${
+      confirmed.lastId ? ` (the last: id ${confirmed.lastId}, key '${confirmed.lastKey ?? ""}')` : ""
+    }; ${unconfirmed} records of the failed append not confirmed`;
+    const context = {
+      stream,
+      confirmed: confirmed.count,
+      lastConfirmedId: confirmed.lastId,
+      lastConfirmedKey: confirmed.lastKey,
+      unconfirmed,
+    };
+    if (e instanceof SluiceError && e.code === "STREAM_BROKER_LOST")
+      return new SluiceError("STREAM_BROKER_LOST", `${e.message}; ${sofar}`, {
+        context: { ...e.context, ...context },
+        hint: "the records not confirmed were not appended: restart the stage from its checkpoint when the broker is back; ?reconnect= in the URL waits longer",
+        cause: e,
+      });
+    return new SluiceError(
+      "STREAM_APPEND_FAILED",
+      `RabbitMQ did not confirm records: ${messageOf(e)}; ${sofar}`,
+      {
+        context: { url: this.url, ...context },
+        hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason; restart the stage from its checkpoint",
+        cause: e,
+      },
+    );
   }
 
   async ensureStream(stream: string, retention: RetentionOptions): Promise<void> {
@@ -202,171 +212,42 @@ export class RabbitBackend implements StreamBackend {
     this.ensured.add(stream);
   }
 
-  private getPublishChannel(): Promise<ConfirmChannel> {
-    if (!this.publishChannel) {
-      const p = this.conn.createConfirmChannel().then((ch) => {
-        ch.on("error", () => {});
-        ch.on("close", () => {
-          if (this.publishChannel === p) this.publishChannel = undefined;
-        });
-        ch.on("return", (msg: amqp.Message) => this.returned.add(msg.fields.routingKey));
-        return ch;
-      });
-      this.publishChannel = p;
-      p.catch(() => {
-        if (this.publishChannel === p) this.publishChannel = undefined;
-      });
-    }
-    return this.publishChannel;
-  }
-
+  /**
+   * Resolves once the broker confirmed every record. While the connection is down the records wait
+   * and are sent (again) after the reconnect; see src/stream/rabbitmq-publisher.ts.
+   */
   async write(stream: string, records: readonly StreamRecord[]): Promise<void> {
     this.live();
-    const ch = await this.getPublishChannel().catch((e) => {
-      throw this.wrap(e, "opening a channel", { stream });
-    });
-    try {
-      const confirms: Promise<void>[] = [];
-      for (const r of records) {
-        const headers: Record<string, string> = { ...r.headers, [KEY_HEADER]: r.key };
-        const content = Buffer.isBuffer(r.value)
-          ? r.value
-          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-        let ok = true;
-        const confirm = new Promise<void>((resolve, reject) => {
-          ok = ch.sendToQueue(stream, content, { headers, timestamp: r.timestamp, mandatory: true }, (err) =>
-            err ? reject(err) : resolve(),
-          );
-        });
-        // Rejections after an earlier failure are expected; the first one is reported below.
-        confirm.catch(() => {});
-        confirms.push(confirm);
-        if (!ok) await this.untilLost(new Promise((resolve) => ch.once("drain", resolve)));
-      }
-      await this.untilLost(Promise.all(confirms));
-    } catch (e) {
-      throw this.wrap(e, "appending (no publisher confirm)", { stream });
-    }
-    if (this.returned.delete(stream))
-      throw new SluiceError("STREAM_NOT_FOUND", `RabbitMQ returned records: no stream queue '${stream}'`, {
-        context: { url: this.url, stream },
-        hint: "the stream was deleted while producing; reopen the producer to declare it again",
+    const confirms = records.map((r) => {
+      const headers: Record<string, string> = { ...r.headers, [KEY_HEADER]: r.key };
+      const content = Buffer.isBuffer(r.value)
+        ? r.value
+        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      return this.publisher.publish({
+        queue: stream,
+        content,
+        options: { headers, timestamp: r.timestamp, mandatory: true },
+        key: r.key,
       });
+    });
+    let confirmed = 0;
+    for (const c of confirms)
+      void c.then(
+        () => confirmed++,
+        () => {},
+      );
+    try {
+      await Promise.all(confirms);
+    } catch (e) {
+      throw this.appendError(e, stream, records.length - confirmed);
+    }
   }
 
   async openReader(stream: string, from: StartPosition, prefetch: number): Promise<RecordReader> {
     this.live();
-    let start: number | "first" | "next";
-    if (from === "earliest") start = "first";
-    // "next" is the broker's own latest: the first record written after the consumer attaches.
-    else if (from === "latest") start = "next";
-    else start = from;
-    const ch = await this.conn.createChannel();
-    const buffered: ConsumeMessage[] = [];
-    let wake: (() => void) | undefined;
-    let ended: SluiceError | undefined;
-    const end = (e: SluiceError) => {
-      ended ??= e;
-      wake?.();
-    };
-    ch.on("error", (e: Error) => end(this.wrap(e, "reading", { stream })));
-    ch.on("close", () =>
-      end(
-        this.lost ??
-          new SluiceError("STREAM_READER_CLOSED", "the reader's channel closed", {
-            context: { url: this.url, stream },
-          }),
-      ),
-    );
-    await ch.prefetch(Math.max(1, prefetch));
-    const minOffset = typeof start === "number" ? start : 0;
-    try {
-      await ch.consume(
-        stream,
-        (msg) => {
-          if (msg === null) {
-            end(
-              new SluiceError("STREAM_NOT_FOUND", `the stream '${stream}' was deleted while reading`, {
-                context: { url: this.url, stream },
-              }),
-            );
-            return;
-          }
-          buffered.push(msg);
-          wake?.();
-        },
-        { noAck: false, arguments: { [OFFSET_HEADER]: start } },
-      );
-    } catch (e) {
-      await ch.close().catch(() => {});
-      if (isAmqpCode(e, 404))
-        throw new SluiceError("STREAM_NOT_FOUND", `no stream '${stream}'`, {
-          context: { url: this.url, stream },
-          hint: "a producer creates it; check the name",
-        });
-      throw this.wrap(e, "subscribing", { stream });
-    }
-    let open = true;
-    let fresh = true;
-    /** Resolves on the next delivery or after `ms`; after the timer, pending socket reads run first (see probe). */
-    const waitForDelivery = async (ms: number) => {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => setImmediate(resolve), ms);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
-    };
-    return {
-      next: async (max, requestedWaitMs) => {
-        // "What is there now" takes a round trip for a new subscription: wait for its first delivery.
-        const isFirstCall = fresh;
-        const waitMs = fresh ? Math.max(requestedWaitMs, FIRST_RECORD_WAIT_MS) : requestedWaitMs;
-        fresh = false;
-        if (buffered.length === 0 && waitMs > 0 && !ended && open) {
-          await waitForDelivery(waitMs);
-        }
-        // A lost connection fails the reader at once; what it had buffered comes again after the commit.
-        if (ended && open) throw ended;
-        const out: StoredRecord[] = [];
-        let last: ConsumeMessage | undefined;
-        while (out.length < max && buffered.length > 0) {
-          const msg = buffered.shift()!;
-          last = msg;
-          const rec = toRecord(msg);
-          // A consumer starts at the chunk holding the offset; skip what comes before it.
-          if (rec.offset >= minOffset) out.push(rec);
-        }
-        // A new subscription delivers the chunk holding `from` in several socket reads: the first
-        // call waits briefly while more keeps arriving, so that "what is there now" is not cut at
-        // a read boundary (records before `from` in the chunk count as progress too).
-        for (
-          let lingered = 0;
-          isFirstCall && out.length < max && !ended && open && lingered < FIRST_READ_LINGER_MAX_MS;
-        ) {
-          const before = buffered.length;
-          await waitForDelivery(FIRST_READ_LINGER_MS);
-          lingered += FIRST_READ_LINGER_MS;
-          if (buffered.length === before) break;
-          while (out.length < max && buffered.length > 0) {
-            const msg = buffered.shift()!;
-            last = msg;
-            const rec = toRecord(msg);
-            if (rec.offset >= minOffset) out.push(rec);
-          }
-        }
-        // For a stream queue an ack only returns credit: it does not move any committed offset.
-        if (last) ch.ack(last, true);
-        return out;
-      },
-      close: async () => {
-        if (!open) return;
-        open = false;
-        await ch.close().catch(() => {});
-      },
-    };
+    const reader = new StreamQueueReader(this, stream, from, prefetch);
+    await reader.subscribe();
+    return reader;
   }
 
   async loadCommitted(stream: string, group: string): Promise<number | undefined> {
@@ -394,34 +275,47 @@ export class RabbitBackend implements StreamBackend {
     this.live();
     const queue = offsetQueue(stream, group);
     try {
-      const ch = await this.getPublishChannel();
       if (!this.offsetQueues.has(queue)) {
-        await ch.assertQueue(queue, {
-          durable: true,
-          arguments: { "x-queue-type": "classic", "x-max-length": 1 },
-        });
-        await ch.assertQueue(groupsQueue(stream), {
-          durable: true,
-          arguments: { "x-queue-type": "classic" },
+        await this.withChannel(async (ch) => {
+          await ch.assertQueue(queue, {
+            durable: true,
+            arguments: { "x-queue-type": "classic", "x-max-length": 1 },
+          });
+          await ch.assertQueue(groupsQueue(stream), {
+            durable: true,
+            arguments: { "x-queue-type": "classic" },
+          });
         });
         this.offsetQueues.add(queue);
       }
+      // Through the confirming publisher: a commit unconfirmed at a disconnect is sent again, in order,
+      // so the queue's one message is the latest commit.
       const sends: Promise<void>[] = [];
       const publish = (q: string, body: string) =>
         sends.push(
-          new Promise<void>((resolve, reject) => {
-            ch.sendToQueue(q, Buffer.from(body), { persistent: true }, (err) =>
-              err ? reject(err) : resolve(),
-            );
-          }),
+          this.publisher.publish({ queue: q, content: Buffer.from(body), options: { persistent: true } }),
         );
       if (!this.registeredGroups.has(queue)) publish(groupsQueue(stream), group);
       publish(queue, String(offset));
-      await this.untilLost(Promise.all(sends));
+      await Promise.all(sends);
       this.registeredGroups.add(queue);
     } catch (e) {
+      const before = this.committedHere.get(stream)?.get(group);
+      if (e instanceof SluiceError && e.code === "STREAM_BROKER_LOST")
+        throw new SluiceError(
+          "STREAM_BROKER_LOST",
+          `${e.message}; could not commit offset ${offset} of group '${group}' on stream '${stream}'`,
+          {
+            context: { ...e.context, stream, group, offset, committed: before },
+            hint: `the group's committed offset stays ${before ?? "where it was"}: restart the consumer when the broker is back and it resumes after it; ?reconnect= in the URL waits longer`,
+            cause: e,
+          },
+        );
       throw this.wrap(e, "committing an offset", { stream, group, offset: String(offset) });
     }
+    const groups = this.committedHere.get(stream) ?? new Map<string, number>();
+    groups.set(group, offset);
+    this.committedHere.set(stream, groups);
   }
 
   async bounds(
@@ -449,6 +343,8 @@ export class RabbitBackend implements StreamBackend {
           timer = setTimeout(() => setImmediate(() => (seen === at ? resolve() : undefined)), ms);
         };
         arm(FIRST_RECORD_WAIT_MS);
+        // A probe cut short by a lost connection must not report what it saw so far (withChannel runs it again).
+        ch.on("close", () => reject(new Error("channel closed during the probe")));
         ch.consume(
           stream,
           (msg) => {
@@ -511,61 +407,6 @@ export class RabbitBackend implements StreamBackend {
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    await this.conn.close().catch(() => {});
+    await this.connection.close();
   }
-}
-
-function toRecord(msg: ConsumeMessage): StoredRecord {
-  const {
-    [OFFSET_HEADER]: offset,
-    [KEY_HEADER]: key,
-    ...rest
-  } = (msg.properties.headers ?? {}) as Record<string, unknown>;
-  const rec: StoredRecord = {
-    offset: Number(offset),
-    partition: 0,
-    key: key === undefined ? "" : String(key),
-    value: msg.content,
-    timestamp: Number(msg.properties.timestamp ?? 0),
-  };
-  const names = Object.keys(rest);
-  if (names.length > 0) {
-    const headers: Record<string, string> = {};
-    for (const n of names) headers[n] = String(rest[n]);
-    rec.headers = headers;
-  }
-  return rec;
-}
-
-function isAmqpCode(e: unknown, code: number): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
-}
-
-function connectError(e: unknown, url: string, target: RabbitTarget): SluiceError {
-  const msg = messageOf(e);
-  const errno = (e as { code?: unknown }).code;
-  const where = { url, host: target.host, port: target.port };
-  if (/ACCESS.REFUSED|403/.test(msg))
-    return new SluiceError("STREAM_AUTH_FAILED", `RabbitMQ refused the login of user '${target.username}'`, {
-      context: where,
-      hint: "check the user and password in the URL (or SLUICE_AMQP_PASSWORD)",
-      cause: e,
-    });
-  if (/ConnectionOpenOk|NOT_ALLOWED|530/.test(msg))
-    return new SluiceError("STREAM_AUTH_FAILED", `RabbitMQ refused access to vhost '${target.vhost}'`, {
-      context: where,
-      hint: "check ?vhost= in the URL and the user's permissions (rabbitmqctl list_permissions)",
-      cause: e,
-    });
-  return new SluiceError(
-    "STREAM_UNREACHABLE",
-    `cannot reach RabbitMQ at ${target.host}:${target.port}: ${typeof errno === "string" ? `${errno} ` : ""}${msg}`,
-    {
-      context: where,
-      hint: "is RabbitMQ running and listening there? `bash scripts/run.sh setup` starts the local one",
-      cause: e,
-    },
-  );
 }

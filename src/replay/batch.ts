@@ -11,7 +11,7 @@ export interface BatchOptions {
   maxCommands: number;
 }
 
-export const DEFAULT_BATCH: Readonly<BatchOptions> = { intervalMs: 100, maxCommands: 500 };
+export const DEFAULT_BATCH: Readonly<BatchOptions> = { intervalMs: 100, maxCommands: 1000 };
 
 /**
  * Collects items and writes them in batches (see BatchOptions); writes run one at a time, in the order

@@ -45,6 +45,8 @@ export async function cliContext(cmd: Command): Promise<CliContext> {
   const level = g.logLevel ?? config.log?.level;
   const { createLogger } = await import("../core/logger.ts");
   const logger = createLogger({ format: logFormat, ...(level ? { level } : {}) });
+  // The stream log reports a lost broker and its reconnects on a diagnostics channel; print them.
+  (await import("../stream/diagnostics.ts")).logStreamConnectionEvents(logger);
   const metricsPort = g.metricsPort !== undefined ? Number(g.metricsPort) : config.metricsPort;
   if (metricsPort !== undefined) {
     const { startMetricsServer } = await import("../core/metrics.ts");

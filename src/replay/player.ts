@@ -3,12 +3,11 @@ import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import type { CommandEvent } from "../capture/events.ts";
 import { fingerprint } from "../capture/fingerprint.ts";
-import { type ParamValue, textOrHex } from "../codecs/mysql/binary-values.ts";
 import { SluiceError } from "../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../core/url.ts";
 import { type Answer, Comparison, type PlanComparison, planOf, type ReplaySummary } from "./report.ts";
 import { DriftMeter, type PlannedCommand, type SessionPlan, type Speed, waitMs } from "./scheduler.ts";
-import { bindPlaceholders, sqlLiteral } from "./sql-text.ts";
+import { boundSql, paramValue } from "./sql-text.ts";
 
 export interface ReplayFilters {
   /** Only statements that cannot change data (SELECT, SHOW, ...); other commands like ping still go. */
@@ -156,17 +155,6 @@ const sourceAnswer = (c: PlannedCommand): Answer | undefined =>
     rows: c.response.rows,
     latencyUs: c.response.latencyUs,
   };
-
-/**
- * A captured parameter as the target gets it. The capture writes bytes that are not UTF-8 as `0x` and
- * their hex (bytes that are UTF-8 come out as text), so a `0x` string whose bytes are not UTF-8 can only
- * be such bytes: they are sent as bytes.
- */
-export function paramValue(v: ParamValue): ParamValue | Buffer {
-  if (typeof v !== "string" || !/^0x(?:[0-9a-f]{2})+$/.test(v)) return v;
-  const bytes = Buffer.from(v.slice(2), "hex");
-  return textOrHex(bytes) === v ? bytes : v;
-}
 
 /** Prepares count apart from executions: `prepare <fingerprint>`; commands without SQL by their kind. */
 const fingerprintOf = (kind: string, sql: string | undefined) =>
@@ -334,10 +322,7 @@ export async function replaySessions(
               cmd.kind === "query"
                 ? sql
                 : cmd.kind === "stmt_execute"
-                  ? bindPlaceholders(
-                      sql,
-                      (cmd.params ?? []).map((v) => sqlLiteral(paramValue(v))),
-                    )
+                  ? boundSql(sql, cmd.params)
                   : undefined;
             if (sample !== undefined) samples.set(fp, { sql: sample, db: cmd.db ?? plan.connect?.db });
           }

@@ -1,6 +1,6 @@
 import type { CommandEvent, ResponseEvent } from "../capture/events.ts";
 import type { SessionState } from "./scheduler.ts";
-import { splitTopLevel, stripComments } from "./sql-text.ts";
+import { boundSql, splitTopLevel, stripComments } from "./sql-text.ts";
 
 /**
  * The state a session's commands leave in its server session, beyond its database and prepared
@@ -170,7 +170,10 @@ export class SessionVariables {
 /** Follows a command's session variables into a session's state. */
 export function noteVariables(st: SessionState, e: CommandEvent): void {
   st.variables ??= new SessionVariables();
-  st.variables.note(e);
+  // A prepared statement's execution is followed as its SQL with the captured parameters bound.
+  const prepared = e.kind === "stmt_execute" ? st.statements.get(e.statementId ?? -1) : undefined;
+  const sql = prepared === undefined ? undefined : boundSql(prepared, e.params);
+  st.variables.note(sql === undefined ? e : { ...e, kind: "query", sql });
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ParamValue } from "../codecs/mysql/binary-values.ts";
+import { type ParamValue, textOrHex } from "../codecs/mysql/binary-values.ts";
 
 /** Scanning SQL text: comments, quoted text and parentheses, as the server's lexer sees them. */
 
@@ -99,4 +99,23 @@ export function sqlLiteral(v: ParamValue | Buffer): string {
   if (Buffer.isBuffer(v)) return `X'${v.toString("hex")}'`;
   if (v.includes("\\")) return `_utf8mb4 X'${Buffer.from(v, "utf8").toString("hex")}'`;
   return `'${v.replace(/'/g, "''")}'`;
+}
+
+/**
+ * A captured parameter as the target gets it. The capture writes bytes that are not UTF-8 as `0x` and
+ * their hex (bytes that are UTF-8 come out as text), so a `0x` string whose bytes are not UTF-8 can only
+ * be such bytes: they are sent as bytes.
+ */
+export function paramValue(v: ParamValue): ParamValue | Buffer {
+  if (typeof v !== "string" || !/^0x(?:[0-9a-f]{2})+$/.test(v)) return v;
+  const bytes = Buffer.from(v.slice(2), "hex");
+  return textOrHex(bytes) === v ? bytes : v;
+}
+
+/** A prepared statement's SQL with an execution's captured parameters as literals (see sqlLiteral). */
+export function boundSql(sql: string, params: readonly ParamValue[] | undefined): string | undefined {
+  return bindPlaceholders(
+    sql,
+    (params ?? []).map((v) => sqlLiteral(paramValue(v))),
+  );
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { CommandEvent } from "../../../src/capture/events.ts";
-import { isLiteral, SessionVariables } from "../../../src/replay/session-state.ts";
+import type { ParamValue } from "../../../src/codecs/mysql/binary-values.ts";
+import type { SessionState } from "../../../src/replay/scheduler.ts";
+import { followCommand, isLiteral, SessionVariables } from "../../../src/replay/session-state.ts";
 import { bindPlaceholders, splitTopLevel, sqlLiteral } from "../../../src/replay/sql-text.ts";
 
 let seq = 0;
@@ -113,4 +115,37 @@ test("placeholders bound to literals that read back the same whatever the sql_mo
   );
   assert.equal(bindPlaceholders("SELECT ?", []), undefined);
   assert.equal(bindPlaceholders("SELECT 1", ["1"]), undefined);
+});
+
+test("prepared executions are followed as their SQL with the captured parameters bound", () => {
+  const st: SessionState = { db: "d", statements: new Map() };
+  const prepare = (id: number, sql: string) =>
+    followCommand(
+      st,
+      { ...query(sql), kind: "stmt_prepare" },
+      {
+        type: "response",
+        session: 1,
+        seq,
+        ts: seq,
+        kind: "ok",
+        ok: true,
+        affectedRows: 0,
+        warnings: 0,
+        resultSets: 0,
+        columns: 0,
+        rows: 0,
+        statementId: id,
+        paramCount: 1,
+        latencyUs: 1,
+      },
+    );
+  const execute = (id: number, params: ParamValue[]) =>
+    followCommand(st, { ...query(""), kind: "stmt_execute", statementId: id, params }, undefined);
+  prepare(1, "SET @a = ?, SESSION sql_mode = ?");
+  prepare(2, "SELECT ? INTO @b");
+  execute(1, ["it's", "ANSI"]);
+  execute(2, [5]);
+  assert.deepEqual(st.variables?.restore(), ["SET @a = 'it''s'", "SET SESSION sql_mode = 'ANSI'"]);
+  assert.deepEqual(st.variables?.notRestored(), ["user variable @b (assigned by a query)"]);
 });

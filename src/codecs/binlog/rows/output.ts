@@ -58,7 +58,10 @@ function decimalKey(t: string): string {
 function exactNumber(token: string): boolean {
   if (SHORT_INT.test(token)) return true;
   const d = Number(token);
-  return Number.isFinite(d) && decimalKey(token) === decimalKey(String(d));
+  if (!Number.isFinite(d)) return false;
+  // the common case (1.5, 0.25, 1e-7): the token is already the double's own shortest text
+  const back = String(d);
+  return back === token || decimalKey(token) === decimalKey(back);
 }
 
 /** String tokens (with `:` after a key) and number tokens of a valid JSON text, in order. */

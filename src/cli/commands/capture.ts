@@ -9,7 +9,7 @@ import { processlistSnapshot } from "../../capture/processlist.ts";
 import { EventPublisher } from "../../capture/publish.ts";
 import { formatParamValue } from "../../codecs/mysql/binary-values.ts";
 import { SluiceError } from "../../core/errors.ts";
-import { formatCount } from "../../core/units.ts";
+import { formatBytes, formatCount } from "../../core/units.ts";
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
 
 interface CaptureOptions {
@@ -72,6 +72,8 @@ export function formatEvent(e: SessionEvent): string {
       let what = e.sql !== undefined ? clip(e.sql) : "";
       if (e.statementId !== undefined) what = `stmt ${e.statementId}${what ? ` ${what}` : ""}`;
       if (e.params) what += ` (${e.params.map((p) => clip(formatParamValue(p), 80)).join(", ")})`;
+      if (e.paramId !== undefined)
+        what += ` param ${e.paramId}${e.bytes !== undefined ? `: ${formatBytes(e.bytes)}` : ""}`;
       return `${time(e.ts)} ${who}.${e.seq} ${e.kind} ${what}`.trimEnd();
     }
     case "response": {

@@ -140,7 +140,9 @@ binlog said no (message names the server and position); 2 bad usage.`,
         if (opts.schema) {
           const m = await import("../../sources/schema/index.ts");
           resolver = await m.SchemaResolver.connect(opts.schemaFrom ?? url, opts.ssl ? { ssl: true } : {});
-          schema = new m.TableMapAnnotator(resolver);
+          schema = new m.TableMapAnnotator(resolver, {
+            mismatchHint: "or --no-schema to print the columns as @1, @2, ...",
+          });
         }
         // Lines are batched, and written as soon as the stream waits for the server.
         const writer = new BatchedWriter(process.stdout);

@@ -5,6 +5,7 @@ import {
   type ColumnInfo,
   type TableMapEvent,
 } from "../../codecs/binlog/rows/index.ts";
+import { isSluiceError, SluiceError } from "../../core/errors.ts";
 import type { SchemaResolver } from "./resolver.ts";
 
 /**
@@ -25,9 +26,12 @@ export class TableMapAnnotator {
   readonly #filled = new WeakMap<ColumnDef[], Map<readonly ColumnInfo[], ColumnDef[]>>();
   /** The decoded columns of filled-in ones: a table map reused by the decoder may carry them. */
   readonly #decodedOf = new WeakMap<ColumnDef[], ColumnDef[]>();
+  /** Added to the hint of SCHEMA_MISMATCH errors: how the command reads without a schema. */
+  readonly #mismatchHint: string | undefined;
 
-  constructor(resolver: SchemaResolver) {
+  constructor(resolver: SchemaResolver, options: { mismatchHint?: string } = {}) {
     this.#resolver = resolver;
+    this.#mismatchHint = options.mismatchHint;
   }
 
   /**
@@ -65,7 +69,16 @@ export class TableMapAnnotator {
     let columns = byVersion.get(info);
     if (columns === undefined) {
       const copy = { ...map, columns: decoded.map((c) => ({ ...c })) };
-      applyColumnNames(copy, this.#resolver);
+      try {
+        applyColumnNames(copy, this.#resolver);
+      } catch (e) {
+        if (this.#mismatchHint === undefined || !isSluiceError(e) || e.code !== "SCHEMA_MISMATCH") throw e;
+        throw new SluiceError(e.code, e.message, {
+          context: e.context,
+          hint: e.hint === undefined ? this.#mismatchHint : `${e.hint}; ${this.#mismatchHint}`,
+          cause: e,
+        });
+      }
       columns = copy.columns;
       byVersion.set(info, columns);
       this.#decodedOf.set(columns, decoded);

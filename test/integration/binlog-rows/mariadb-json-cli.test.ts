@@ -316,3 +316,40 @@ test("binlog stream following DDL (FULL metadata): a LONGTEXT that a CHECK makes
     stream.child.kill();
   }
 });
+
+// Last: it leaves MINIMAL table maps that no longer match the table, which a schema cannot read.
+test("binlog stream, MINIMAL metadata, a table changed since: SCHEMA_MISMATCH naming --no-schema; --no-schema prints @1, @2", async () => {
+  await ready();
+  const [st] = await env.sandbox.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
+  await env.conn.query("SET GLOBAL binlog_row_metadata = 'MINIMAL'");
+  try {
+    await env.conn.query("CREATE TABLE r.tm (id INT PRIMARY KEY, j JSON)");
+    await env.conn.query(`INSERT INTO r.tm VALUES (1, '{"a": 1}')`);
+    await env.conn.query("ALTER TABLE r.tm ADD COLUMN x INT");
+  } finally {
+    await env.conn.query("SET GLOBAL binlog_row_metadata = 'FULL'");
+  }
+  const r = replication();
+  const args = [
+    "bin/sluice.js",
+    "binlog",
+    "stream",
+    r.url,
+    "--start",
+    `${st!.File}:${st!.Position}`,
+    "--until-head",
+  ];
+  const failed = spawnSync(process.execPath, args, {
+    encoding: "utf8",
+    env: { ...process.env, SLUICE_FROM_SOURCE: "1", ...r.env },
+    timeout: 120_000,
+  });
+  assert.equal(failed.status, 1, failed.stderr);
+  assert.match(failed.stderr, /SCHEMA_MISMATCH.*r\.tm/);
+  assert.match(failed.stderr, /--no-schema/);
+  const lines = sluice([...args.slice(1), "--no-schema"], r.env);
+  const write = lines.find((l) => l.table === "tm" && l.type === "write_rows_v1") as {
+    rows: Array<{ after: Record<string, unknown> }>;
+  };
+  assert.deepEqual(write.rows[0]!.after, { "@1": 1, "@2": '{"a": 1}' });
+});

@@ -141,7 +141,7 @@ binlog said no (message names the server and position); 2 bad usage.`,
           const m = await import("../../sources/schema/index.ts");
           resolver = await m.SchemaResolver.connect(opts.schemaFrom ?? url, opts.ssl ? { ssl: true } : {});
           schema = new m.TableMapAnnotator(resolver, {
-            mismatchHint: "or --no-schema to print the columns as @1, @2, ...",
+            hint: "or --no-schema: no information_schema, columns as @1, @2, ... without FULL metadata, MariaDB JSON as text",
           });
         }
         // Lines are batched, and written as soon as the stream waits for the server.

@@ -26,12 +26,12 @@ export class TableMapAnnotator {
   readonly #filled = new WeakMap<ColumnDef[], Map<readonly ColumnInfo[], ColumnDef[]>>();
   /** The decoded columns of filled-in ones: a table map reused by the decoder may carry them. */
   readonly #decodedOf = new WeakMap<ColumnDef[], ColumnDef[]>();
-  /** Added to the hint of SCHEMA_MISMATCH errors: how the command reads without a schema. */
-  readonly #mismatchHint: string | undefined;
+  /** Added to the hint of the resolver's errors (SCHEMA_*): how the command reads without a schema. */
+  readonly #hint: string | undefined;
 
-  constructor(resolver: SchemaResolver, options: { mismatchHint?: string } = {}) {
+  constructor(resolver: SchemaResolver, options: { hint?: string } = {}) {
     this.#resolver = resolver;
-    this.#mismatchHint = options.mismatchHint;
+    this.#hint = options.hint;
   }
 
   /**
@@ -53,6 +53,19 @@ export class TableMapAnnotator {
 
   /** Replaces `map.columns` with columns filled in from the schema version valid at the map's position. */
   async annotate(map: TableMapEvent): Promise<void> {
+    try {
+      await this.#annotate(map);
+    } catch (e) {
+      if (this.#hint === undefined || !isSluiceError(e) || !e.code.startsWith("SCHEMA_")) throw e;
+      throw new SluiceError(e.code, e.message, {
+        context: e.context,
+        hint: e.hint === undefined ? this.#hint : `${e.hint}; ${this.#hint}`,
+        cause: e,
+      });
+    }
+  }
+
+  async #annotate(map: TableMapEvent): Promise<void> {
     const decoded = this.#decodedOf.get(map.columns) ?? map.columns;
     await this.#resolver.prepare(map.schema, map.table, map.position);
     const info = this.#resolver.columnsAt(map.schema, map.table, map.position);
@@ -69,16 +82,7 @@ export class TableMapAnnotator {
     let columns = byVersion.get(info);
     if (columns === undefined) {
       const copy = { ...map, columns: decoded.map((c) => ({ ...c })) };
-      try {
-        applyColumnNames(copy, this.#resolver);
-      } catch (e) {
-        if (this.#mismatchHint === undefined || !isSluiceError(e) || e.code !== "SCHEMA_MISMATCH") throw e;
-        throw new SluiceError(e.code, e.message, {
-          context: e.context,
-          hint: e.hint === undefined ? this.#mismatchHint : `${e.hint}; ${this.#mismatchHint}`,
-          cause: e,
-        });
-      }
+      applyColumnNames(copy, this.#resolver);
       columns = copy.columns;
       byVersion.set(info, columns);
       this.#decodedOf.set(columns, decoded);

@@ -317,6 +317,29 @@ test("binlog stream following DDL (FULL metadata): a LONGTEXT that a CHECK makes
   }
 });
 
+test("binlog stream --schema-from a server that does not answer: SCHEMA_QUERY_FAILED naming --no-schema", async () => {
+  await ready();
+  const r = replication();
+  const failed = spawnSync(
+    process.execPath,
+    [
+      "bin/sluice.js",
+      "binlog",
+      "stream",
+      r.url,
+      "--start",
+      start,
+      "--until-head",
+      "--schema-from",
+      "mysql://nobody@127.0.0.1:1",
+    ],
+    { encoding: "utf8", env: { ...process.env, SLUICE_FROM_SOURCE: "1", ...r.env }, timeout: 120_000 },
+  );
+  assert.equal(failed.status, 1, failed.stderr);
+  assert.match(failed.stderr, /SCHEMA_QUERY_FAILED/);
+  assert.match(failed.stderr, /--no-schema/);
+});
+
 // Last: it leaves MINIMAL table maps that no longer match the table, which a schema cannot read.
 test("binlog stream, MINIMAL metadata, a table changed since: SCHEMA_MISMATCH naming --no-schema; --no-schema prints @1, @2", async () => {
   await ready();

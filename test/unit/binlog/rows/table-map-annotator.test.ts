@@ -103,7 +103,7 @@ test("FULL metadata: JSON marked on a copy, shared by the maps of the same colum
 
 test("MINIMAL metadata: names from the schema; a map that no longer fits is SCHEMA_MISMATCH with the command's hint", async () => {
   const { resolver } = server();
-  const annotator = new TableMapAnnotator(resolver, { mismatchHint: "or --no-schema" });
+  const annotator = new TableMapAnnotator(resolver, { hint: "or --no-schema" });
   const map = tableMap([column(0, ColumnType.LONG, undefined), column(1, ColumnType.BLOB, undefined)], 100);
   await annotator.annotate(map);
   assert.deepEqual(

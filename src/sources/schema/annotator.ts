@@ -9,8 +9,9 @@ import { isSluiceError, SluiceError } from "../../core/errors.ts";
 import type { SchemaResolver } from "./resolver.ts";
 
 /**
- * The schema resolver applied to a decoded event stream (`binlog stream`, `binlog read --schema-from`,
- * `cdc`): every table map, with FULL metadata as with MINIMAL, gets what information_schema adds
+ * The schema resolver applied to a decoded event stream (`binlog stream`, `binlog read --schema-from`;
+ * `cdc`, whose table maps are never reused, calls `resolver.annotate` itself): every table map, with
+ * FULL metadata as with MINIMAL, gets what information_schema adds
  * (names without COLUMN_NAME metadata, MariaDB's JSON/UUID/INET types, ...), and every QUERY event is
  * shown to the resolver so that DDL closes the versions of the tables it names. information_schema
  * is asked once per table and schema version, not per event.

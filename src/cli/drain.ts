@@ -65,6 +65,18 @@ export class BatchedWriter {
     }
   }
 
+  /**
+   * Writes `chunk` (after what is buffered) and resolves when the stream is done with it (its bytes
+   * may then be overwritten): a slow reader holds the producer back.
+   */
+  async write(chunk: Buffer): Promise<void> {
+    await this.flush();
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      this.out.write(chunk, () => resolve());
+    });
+  }
+
   async flush(): Promise<void> {
     if (this.sink.pos === 0) return;
     const chunk = this.sink.take();

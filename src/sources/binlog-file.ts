@@ -40,6 +40,11 @@ export interface BinlogFileReadOptions {
    * event as it comes is. Saves the allocation (and the page faults) of a buffer per chunk.
    */
   reuseBuffer?: boolean;
+  /**
+   * Continue with this decoder (instead of a new one) at this offset of the first file (an event
+   * boundary; instead of startPosition), e.g. where a parallel read gave up splitting the file.
+   */
+  resume?: { decoder: BinlogEventDecoder; position: number };
 }
 
 const DEFAULT_CHUNK = 1024 * 1024;
@@ -95,9 +100,10 @@ class ChunkDecoder {
     return out;
   }
 
-  end(): void {
+  /** Throws the damage found in the last chunk; with `eof`, also when the bytes ended inside an event. */
+  end(eof = true): void {
     if (this.failure !== undefined) throw this.failure;
-    this.framer.end();
+    if (eof) this.framer.end();
   }
 
   /** Where the file says the log goes next; START_ENCRYPTION ends the readable part. */
@@ -155,10 +161,33 @@ export async function* decodeBinlogChunks(
   for await (const events of decodeChunkBatches(chunks, file, decoder, opts)) yield* events;
 }
 
+/**
+ * Decodes the events in `bytes` (the bytes of `file` from offset `startOffset`, 0 = the magic, to an
+ * event boundary, or to the end of the file when `eof`) in order, the inner events of a transaction
+ * payload after it, handing them to `each` a `step` of bytes at a time (few events alive at once);
+ * throws what decodeBinlogChunks would throw, at the first damage.
+ */
+export function decodeBinlogRange(
+  bytes: Buffer,
+  file: string,
+  decoder: BinlogEventDecoder,
+  startOffset: number,
+  eof: boolean,
+  each: (events: BinlogEvent[]) => void,
+  step = DEFAULT_CHUNK,
+): void {
+  const cd = new ChunkDecoder(file, decoder, undefined, { nextFile: undefined, stopped: false }, startOffset);
+  for (let p = 0; p < bytes.length; p += step) {
+    const events = cd.push(bytes.subarray(p, Math.min(bytes.length, p + step)));
+    if (events.length > 0) each(events);
+  }
+  cd.end(eof);
+}
+
 /** A read buffer that came back empty (EOF while following): nothing refers to it, so it is reused. */
 let spare: Buffer | undefined;
 
-async function readAt(
+export async function readAt(
   fh: FileHandle,
   pos: number,
   size: number,
@@ -180,7 +209,7 @@ async function readAt(
   }
 }
 
-async function openFile(path: string): Promise<FileHandle> {
+export async function openFile(path: string): Promise<FileHandle> {
   try {
     return await open(path, "r");
   } catch (e) {
@@ -192,15 +221,27 @@ async function openFile(path: string): Promise<FileHandle> {
   }
 }
 
-/** Decodes the FORMAT_DESCRIPTION at offset 4 of a file into `decoder` without yielding it. */
-async function primeFormat(fh: FileHandle, file: string, decoder: BinlogEventDecoder): Promise<void> {
+/**
+ * Decodes the FORMAT_DESCRIPTION at offset 4 of a file into `decoder` without yielding it; returns
+ * its bytes (undefined when there is none).
+ */
+export async function primeFormat(
+  fh: FileHandle,
+  file: string,
+  decoder: BinlogEventDecoder,
+): Promise<Buffer | undefined> {
   const head = await readAt(fh, 0, 23, file);
-  if (head.length < 23) return;
+  if (head.length < 23) return undefined;
   const size = head.readUInt32LE(4 + 9);
-  if (head[4 + 4] !== 15 || size > 64 * 1024) return;
+  if (head[4 + 4] !== 15 || size > 64 * 1024) return undefined;
   const buf = await readAt(fh, 0, 4 + size, file);
   const framer = new BinlogFramer(file);
-  for (const f of framer.push(buf)) decoder.decode(f.bytes, { file, offset: f.offset });
+  let fd: Buffer | undefined;
+  for (const f of framer.push(buf)) {
+    decoder.decode(f.bytes, { file, offset: f.offset });
+    fd = f.bytes;
+  }
+  return fd;
 }
 
 /**
@@ -217,7 +258,9 @@ export async function* readBinlogFiles(opts: BinlogFileReadOptions): AsyncGenera
  * than per event). With `reuseBuffer`, a batch's events are done with before the next is asked for.
  */
 export async function* readBinlogFileBatches(opts: BinlogFileReadOptions): AsyncGenerator<BinlogEvent[]> {
-  const decoder = new BinlogEventDecoder({ verifyChecksum: opts.verifyChecksum ?? true, ...opts.decoder });
+  const decoder =
+    opts.resume?.decoder ??
+    new BinlogEventDecoder({ verifyChecksum: opts.verifyChecksum ?? true, ...opts.decoder });
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
   const poll = opts.pollIntervalMs ?? 250;
   const queue = [...opts.files];
@@ -231,7 +274,8 @@ export async function* readBinlogFileBatches(opts: BinlogFileReadOptions): Async
     const fh = await openFile(path);
     try {
       let pos = 0;
-      if (first && opts.startPosition !== undefined && opts.startPosition > 4) {
+      if (first && opts.resume !== undefined) pos = opts.resume.position;
+      else if (first && opts.startPosition !== undefined && opts.startPosition > 4) {
         await primeFormat(fh, file, decoder);
         pos = opts.startPosition;
       }

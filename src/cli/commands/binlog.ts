@@ -5,6 +5,7 @@ import { deferredRowsCodec, writeJsonLines } from "../../codecs/binlog/rows-json
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
 import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
+import { defaultJobs, renderBinlogFilesParallel } from "../../sources/binlog-file-parallel.ts";
 import type { SchemaResolver, TableMapAnnotator } from "../../sources/schema/index.ts";
 import { action, ExitCode, intOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
@@ -19,6 +20,7 @@ interface ReadOptions {
   jsonErrors?: boolean;
   progress: boolean;
   schemaFrom?: string;
+  jobs?: number;
 }
 
 /** Files at least this big get a progress bar (on a terminal, when stdout is not one). */
@@ -54,10 +56,33 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       resolver = await m.SchemaResolver.connect(opts.schemaFrom);
       schema = new m.TableMapAnnotator(resolver);
     }
-    const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await totalSize(files) : 0;
+    const size = await totalSize(files);
+    const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? size : 0;
     // the progress bar's library is loaded only when a bar is shown
     if (total >= PROGRESS_MIN_BYTES)
       progress = (await import("../../core/progress.ts")).createProgress("binlog read (bytes)", total);
+    // big files are decoded by worker threads in chunks, written out in order (not while following,
+    // nor with a schema, which is looked up as the events come)
+    const jobs = opts.follow || schema ? 1 : (opts.jobs ?? defaultJobs(size));
+    if (jobs > 1) {
+      const parallel = renderBinlogFilesParallel({
+        files,
+        jobs,
+        format: opts.format,
+        verifyChecksum: opts.verifyChecksum,
+        signal: controller.signal,
+        ...(opts.startPosition !== undefined ? { startPosition: opts.startPosition } : {}),
+        ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
+        ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),
+      });
+      // (each buffer is rendered into again once the next is asked for: written out completely first)
+      for await (const bytes of parallel) {
+        await writer.write(bytes);
+        if (writer.closed) break;
+      }
+      if (writer.failure) throw writer.failure;
+      return ExitCode.ok;
+    }
     const sink = writer.sink;
     // JSON lines are written from the rows' bytes: the decoder leaves rows events undecoded
     const render: (batch: BinlogEvent[]) => void =
@@ -143,6 +168,11 @@ export function binlogCommand(program: Command): Command {
     .option("--no-verify-checksum", "do not verify CRC32 event checksums")
     .option("--no-progress", "no progress bar on the terminal")
     .option("--json-errors", "print errors as one JSON object on stderr")
+    .option(
+      "--jobs <n>",
+      "worker threads decoding the files in chunks, output identical and in order (default: one per core for 32 MiB of files and more, else 1; 1 with --follow or --schema-from)",
+      intOption("--jobs"),
+    )
     .option(
       "--schema-from <url>",
       "mysql://user@host:port of the server that wrote the files (or a copy of its schema): column names and types from its information_schema; password also from SLUICE_MYSQL_PASSWORD",

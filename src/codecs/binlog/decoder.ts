@@ -119,6 +119,19 @@ export interface BinlogEventDecoderOptions {
   rows?: RowsCodec | null;
 }
 
+/**
+ * What a decoder carries from one event to the next besides its format (the last FORMAT_DESCRIPTION)
+ * and its table maps (the TABLE_MAP events in force): the open transaction and the current file.
+ * Structured-cloneable, so that another thread can resume decoding at an event boundary.
+ */
+export interface DecoderCarry {
+  trxGtid: string | undefined;
+  inTrx: boolean;
+  trxHasBegin: boolean;
+  trxStandalone: boolean;
+  currentFile: string | undefined;
+}
+
 /** Where one complete event came from: the file it is in (or the stream's current file) and its offset. */
 export interface EventSource {
   file: string;
@@ -142,6 +155,23 @@ const ROWS_TYPES: Readonly<Record<number, RowsTypeName>> = {
   [EventType.MARIADB_UPDATE_ROWS_COMPRESSED]: "mariadb_update_rows_compressed",
   [EventType.MARIADB_DELETE_ROWS_COMPRESSED]: "mariadb_delete_rows_compressed",
 };
+
+/**
+ * True for the events whose decoding changes nothing the next events depend on (BinlogEventDecoder
+ * keeps no state from them): rows events, and what annotates a statement (its text, variables).
+ */
+export function isStatelessEventType(typeCode: number): boolean {
+  switch (typeCode) {
+    case EventType.MARIADB_ANNOTATE_ROWS:
+    case EventType.ROWS_QUERY:
+    case EventType.INTVAR:
+    case EventType.RAND:
+    case EventType.USER_VAR:
+      return true;
+    default:
+      return ROWS_TYPES[typeCode] !== undefined;
+  }
+}
 
 const RAW_TYPES: Readonly<Record<number, RawTypeName>> = {
   [EventType.IGNORABLE]: "ignorable",
@@ -267,6 +297,29 @@ export class BinlogEventDecoder {
     this.trxHasBegin = false;
     this.trxStandalone = false;
     this.tables.clear();
+  }
+
+  /** The transaction state and current file (see DecoderCarry). */
+  carry(): DecoderCarry {
+    return {
+      trxGtid: this.trxGtid,
+      inTrx: this.inTrx,
+      trxHasBegin: this.trxHasBegin,
+      trxStandalone: this.trxStandalone,
+      currentFile: this.currentFile,
+    };
+  }
+
+  /**
+   * Takes over what another decoder carried at an event boundary: with the same FORMAT_DESCRIPTION
+   * and TABLE_MAP events decoded first, this decoder then decodes the next events exactly as that one would.
+   */
+  resume(c: DecoderCarry): void {
+    this.trxGtid = c.trxGtid;
+    this.inTrx = c.inTrx;
+    this.trxHasBegin = c.trxHasBegin;
+    this.trxStandalone = c.trxStandalone;
+    this.currentFile = c.currentFile;
   }
 
   /**

@@ -23,9 +23,15 @@ export class JsonlSink {
   /** The buffer last handed out by take(), for recycle(). */
   private taken: FastBuffer | undefined;
 
-  /** `size`: bytes of a fresh buffer (a batch plus room for the line that crosses it). */
-  constructor(readonly size = 2 * 1024 * 1024) {
-    this.buf = Buffer.allocUnsafe(size) as FastBuffer;
+  /**
+   * `size`: bytes of a fresh buffer (a batch plus room for the line that crosses it); `initial`: a
+   * buffer to write into first (e.g. one whose bytes were written out), instead of a fresh one.
+   */
+  constructor(
+    readonly size = 2 * 1024 * 1024,
+    initial?: Buffer,
+  ) {
+    this.buf = (initial ?? Buffer.allocUnsafe(size)) as FastBuffer;
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 

@@ -26,6 +26,7 @@ import { type BinlogOutputFormat, decoderOptionsFor, renderEvents } from "../cod
 import * as rowsLayer from "../codecs/binlog/rows/index.ts";
 import type { RowsEvent, TableMapEvent } from "../codecs/binlog/rows/types.ts";
 import { JsonlSink } from "../codecs/binlog/rows-json/sink.ts";
+import { COMMON_HEADER_LENGTH } from "../codecs/binlog/types.ts";
 import { openFile, primeFormat, readAt, readBinlogFileBatches } from "./binlog-file.ts";
 import {
   type ChunkDone,
@@ -245,9 +246,18 @@ async function* cuts(opts: ParallelReadOptions, inputs: Slots, slotSize: number)
           inputs.give(cur.slot);
           cur = bigger;
         }
+        // Up to the chunk's size, then to the end of the event that crosses it: the cut then falls
+        // at the end of the bytes read, and nothing is copied to start the next chunk.
+        let want = READ_BYTES;
+        const open = framer.position - start;
+        if (filled < target) want = Math.min(READ_BYTES, target - filled);
+        else if (filled - open >= COMMON_HEADER_LENGTH) {
+          const size = cur.buf.readUInt32LE(open + 9);
+          if (open + size > filled) want = Math.min(READ_BYTES, open + size - filled);
+        } else if (filled > open) want = COMMON_HEADER_LENGTH - (filled - open);
         let chunk: Buffer;
         try {
-          chunk = await readAt(fh, pos, READ_BYTES, file, cur.buf.subarray(filled, filled + READ_BYTES));
+          chunk = await readAt(fh, pos, want, file, cur.buf.subarray(filled, filled + want));
         } catch {
           yield { kind: "rest", index, start, state };
           return;

@@ -77,8 +77,8 @@ export function defaultJobs(bytes: number): number {
 
 const READ_BYTES = 1024 * 1024;
 const DEFAULT_CHUNK = 4 * 1024 * 1024;
-/** Chunks a worker is given ahead (more go to this thread). */
-const WORKER_QUEUE = 2;
+/** Chunks a worker is given ahead (more go to this thread: it never waits on a worker with work left to do). */
+const WORKER_QUEUE = 1;
 /** Beyond this many bytes without a boundary to cut at, the rest is read sequentially (bounded memory). */
 const MAX_UNCUT = 256 * 1024 * 1024;
 
@@ -318,7 +318,11 @@ async function* cuts(opts: ParallelReadOptions, inputs: Slots, slotSize: number)
 
 /** Worker threads rendering chunks, each in the order sent. */
 class Pool {
-  private readonly workers: { worker: Worker; waiting: Map<number, (d: ChunkDone) => void> }[] = [];
+  private readonly workers: {
+    worker: Worker;
+    waiting: Map<number, (d: ChunkDone) => void>;
+    ready: boolean;
+  }[] = [];
   private next = 0;
 
   constructor(
@@ -336,7 +340,12 @@ class Pool {
     for (let i = 0; i < n; i++) {
       const worker = new Worker(script, { workerData: slots, eval: fromSource });
       const waiting = new Map<number, (d: ChunkDone) => void>();
-      worker.on("message", (m: { id: number } & ChunkDone) => {
+      const w = { worker, waiting, ready: false };
+      worker.on("message", (m: ({ id: number } & ChunkDone) | { ready: true }) => {
+        if ("ready" in m) {
+          w.ready = true;
+          return;
+        }
         const done = waiting.get(m.id);
         waiting.delete(m.id);
         done?.(m);
@@ -348,7 +357,7 @@ class Pool {
       };
       worker.on("error", fail);
       worker.on("exit", fail);
-      this.workers.push({ worker, waiting });
+      this.workers.push(w);
     }
   }
 
@@ -357,8 +366,8 @@ class Pool {
    * `busy` chunks to render already (or there is none); resolves when it is rendered.
    */
   run(m: Omit<ChunkMessage, "id">, busy: number): Promise<ChunkDone> {
-    let w = this.workers[0];
-    for (const x of this.workers) if (x.waiting.size < w!.waiting.size) w = x;
+    let w: (typeof this.workers)[number] | undefined;
+    for (const x of this.workers) if (x.ready && (w === undefined || x.waiting.size < w.waiting.size)) w = x;
     const id = this.next++;
     if (w === undefined || w.waiting.size >= busy) {
       if (this.stats) this.stats.here++;

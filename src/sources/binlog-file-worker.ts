@@ -9,6 +9,8 @@ const port = parentPort;
 if (port === null) throw new Error("binlog-file-worker runs as a worker thread");
 const slots = workerData as SharedSlots;
 
+// loaded: chunks may come (until then the main thread renders them)
+port.postMessage({ ready: true });
 port.on("message", (m: ChunkMessage | null) => {
   // nothing more to do: the thread ends
   if (m === null) port.close();

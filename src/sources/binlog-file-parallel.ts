@@ -54,6 +54,8 @@ export interface ParallelReadOptions {
   onProgress?: (bytesRead: number) => void;
   /** Bytes of a chunk (default 4 MiB). */
   chunkBytes?: number;
+  /** Every chunk to a worker (queued while it loads), none rendered in this thread: for tests of the worker path. */
+  onlyWorkers?: boolean;
   /** Counted as the read goes (for tests and SLUICE_DEBUG). */
   stats?: ParallelReadStats;
 }
@@ -365,11 +367,12 @@ class Pool {
    * Sends a chunk to the least busy worker, or renders it in this thread when every worker has
    * `busy` chunks to render already (or there is none); resolves when it is rendered.
    */
-  run(m: Omit<ChunkMessage, "id">, busy: number): Promise<ChunkDone> {
+  run(m: Omit<ChunkMessage, "id">, busy: number, onlyWorkers: boolean): Promise<ChunkDone> {
     let w: (typeof this.workers)[number] | undefined;
-    for (const x of this.workers) if (x.ready && (w === undefined || x.waiting.size < w.waiting.size)) w = x;
+    for (const x of this.workers)
+      if ((x.ready || onlyWorkers) && (w === undefined || x.waiting.size < w.waiting.size)) w = x;
     const id = this.next++;
-    if (w === undefined || w.waiting.size >= busy) {
+    if (w === undefined || (w.waiting.size >= busy && !onlyWorkers)) {
       if (this.stats) this.stats.here++;
       return Promise.resolve(runChunk({ id, ...m }, this.slots));
     }
@@ -437,6 +440,7 @@ export async function* renderBinlogFilesParallel(opts: ParallelReadOptions): Asy
             output: out,
           },
           WORKER_QUEUE,
+          opts.onlyWorkers === true,
         )
         .then((d) => {
           // the worker is done with the bytes

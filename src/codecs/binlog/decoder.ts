@@ -12,6 +12,7 @@ import {
   decodeMariadbGtid,
   decodeMariadbGtidList,
   decodeMariadbStartEncryption,
+  type MariadbAnnotateRowsData,
 } from "./events/mariadb-gtid.ts";
 import {
   decodeMysqlGtid,
@@ -108,7 +109,48 @@ const DEFERRED_ROWS: PropertyDescriptor = {
   },
 };
 
+/** Where a MARIADB_ANNOTATE_ROWS event whose statement is decoded on first read keeps its bytes. */
+const DEFERRED_TEXT: unique symbol = Symbol("sluice.binlog.deferredText");
+type DeferredAnnotate = MariadbAnnotateRowsData & { [DEFERRED_TEXT]?: Buffer | undefined };
+
+/**
+ * The statement of a MARIADB_ANNOTATE_ROWS event decoded with `deferText`, as the UTF-8 bytes its
+ * `query` is decoded from (a view into the read buffer, like a deferred rows event's); undefined
+ * for other events and once `query` was read.
+ */
+export function deferredText(ev: BinlogEvent): Buffer | undefined {
+  return ev.type === "mariadb_annotate_rows" ? (ev as DeferredAnnotate)[DEFERRED_TEXT] : undefined;
+}
+
+/** Makes `query` (in its place among the keys) decode the statement's bytes when first read. */
+function deferQuery(ev: DeferredAnnotate): void {
+  Object.defineProperty(ev, "query", DEFERRED_QUERY);
+}
+
+function settleQuery(ev: DeferredAnnotate, query: string): void {
+  Object.defineProperty(ev, "query", { value: query, writable: true, enumerable: true, configurable: true });
+  ev[DEFERRED_TEXT] = undefined;
+}
+
+const DEFERRED_QUERY: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: DeferredAnnotate): string {
+    const query = this[DEFERRED_TEXT]?.toString("utf8") ?? "";
+    settleQuery(this, query);
+    return query;
+  },
+  set(this: DeferredAnnotate, query: string): void {
+    settleQuery(this, query);
+  },
+};
+
 export interface BinlogEventDecoderOptions {
+  /**
+   * MARIADB_ANNOTATE_ROWS keeps its statement as bytes, decoded when `query` is first read (see
+   * deferredText): a writer working from the bytes skips building the string.
+   */
+  deferText?: boolean;
   /** Verify CRC32 checksums (default true). */
   verifyChecksum?: boolean;
   /** The checksum algorithm in force before a FORMAT_DESCRIPTION_EVENT is seen (e.g. negotiated on a replication connection). */
@@ -275,6 +317,7 @@ export class BinlogEventDecoder {
   private readonly verify: boolean;
   private readonly rows: RowsCodec | undefined;
   private readonly presetChecksum: ChecksumAlgorithmCode | undefined;
+  private readonly deferText: boolean;
   private sawFormat = false;
   /** GTID of the open transaction, and whether it spans several statements (a BEGIN was seen). */
   private trxGtid: string | undefined;
@@ -287,6 +330,7 @@ export class BinlogEventDecoder {
     if (opts.checksum !== undefined) this.ctx.checksum = opts.checksum;
     this.presetChecksum = opts.checksum;
     this.verify = opts.verifyChecksum ?? true;
+    this.deferText = opts.deferText === true;
     this.rows = opts.rows === null ? undefined : (opts.rows ?? rowsLayer);
   }
 
@@ -384,6 +428,7 @@ export class BinlogEventDecoder {
       throw damaged(e, typeName, where);
     }
     const ev = { header, position, ...data } as BinlogEvent;
+    if (this.deferText && ev.type === "mariadb_annotate_rows") deferQuery(ev);
     this.track(ev);
     return ev;
   }
@@ -526,7 +571,10 @@ export class BinlogEventDecoder {
       case EventType.MARIADB_BINLOG_CHECKPOINT:
         return decodeMariadbBinlogCheckpoint(r);
       case EventType.MARIADB_ANNOTATE_ROWS:
-        return decodeMariadbAnnotateRows(r);
+        // (`query` becomes an accessor once the event is built: see deferQuery)
+        return this.deferText
+          ? ({ type: "mariadb_annotate_rows", query: "", [DEFERRED_TEXT]: r.rest() } as DeferredAnnotate)
+          : decodeMariadbAnnotateRows(r);
       case EventType.MARIADB_START_ENCRYPTION: {
         const d = decodeMariadbStartEncryption(r);
         this.encrypted = true;

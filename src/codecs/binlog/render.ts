@@ -9,9 +9,9 @@ import { deferredRowsCodec, type JsonlSink, writeJsonLines } from "./rows-json/i
 
 export type BinlogOutputFormat = "jsonl" | "text";
 
-/** The decoder options a format needs: JSON lines are written from the rows' bytes, left undecoded. */
+/** The decoder options a format needs: JSON lines are written from the bytes of rows and annotated statements, left undecoded. */
 export function decoderOptionsFor(format: BinlogOutputFormat): BinlogEventDecoderOptions {
-  return format === "jsonl" ? { rows: deferredRowsCodec } : {};
+  return format === "jsonl" ? { rows: deferredRowsCodec, deferText: true } : {};
 }
 
 /** Appends the lines of `events` in `format` to `sink`. */

@@ -2,7 +2,8 @@
 // line, JSON.stringify(eventToJson(ev)) + "\n" of the eagerly decoded event: byte for byte on every
 // event of every binlog fixture, and on generated tables and rows (every integer size and sign,
 // strings with escapes, multi-byte and invalid UTF-8, latin1/ascii high bytes, binary and unknown
-// charsets, NULLs, columns absent from MINIMAL images, odd column names, damaged rows events).
+// charsets, NULLs, columns absent from MINIMAL images, odd column names, damaged rows events), and
+// MariaDB's annotated statements written from their bytes (escapes, multi-byte and invalid UTF-8).
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import fc from "fast-check";
 import { BinlogEventDecoder, deferredRowsFrame } from "../../../src/codecs/binlog/decoder.ts";
 import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
 import { eventToJson } from "../../../src/codecs/binlog/output.ts";
+import { decoderOptionsFor } from "../../../src/codecs/binlog/render.ts";
 import { ColumnType } from "../../../src/codecs/binlog/rows/types.ts";
 import { deferredRowsCodec, JsonlSink, writeJsonLine } from "../../../src/codecs/binlog/rows-json/index.ts";
 import { writeRowsEventJson } from "../../../src/codecs/binlog/rows-json/rows.ts";
@@ -41,7 +43,7 @@ async function referenceRun(files: string[]): Promise<Transcript> {
   }
 }
 
-/** As the CLI runs: rows left undecoded, one read buffer, each event written before the next. */
+/** As the CLI runs: rows and annotated statements left undecoded, one read buffer, each event written before the next. */
 async function writerRun(files: string[], chunkSize?: number): Promise<Transcript> {
   const lines: string[] = [];
   const sink = new JsonlSink(64);
@@ -49,7 +51,7 @@ async function writerRun(files: string[], chunkSize?: number): Promise<Transcrip
     for await (const ev of readBinlogFiles({
       files,
       reuseBuffer: true,
-      decoder: { rows: deferredRowsCodec },
+      decoder: decoderOptionsFor("jsonl"),
       ...(chunkSize === undefined ? {} : { chunkSize }),
     })) {
       writeJsonLine(ev, sink);
@@ -461,6 +463,40 @@ test("rows events of plain tables are written from their bytes, not through the 
   const sink = new JsonlSink();
   assert.equal(writeRowsEventJson(ev, frame, sink), true);
   assert.match(sink.take().toString(), /"rows":\[\{"after":\{"id":7,"a":"x\\"y"\}\}\]\}$/);
+});
+
+test("annotated statements (MARIADB_ANNOTATE_ROWS) written from their bytes: the reference line", () => {
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }),
+    fc.string({ unit: "grapheme", maxLength: 300 }).map((t) => new Uint8Array(Buffer.from(t))),
+    fc.string({ unit: "binary", maxLength: 300 }).map((t) => new Uint8Array(Buffer.from(t))),
+  );
+  fc.assert(
+    fc.property(
+      bytes,
+      fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: undefined }),
+      (text, seq) => {
+        const events = [event(EventType.MARIADB_ANNOTATE_ROWS, [...text], 4)];
+        // (a GTID before it gives the line its "gtid" field)
+        if (seq !== undefined)
+          events.unshift(event(EventType.MARIADB_GTID, [...le(seq, 4), 0, 0, 0, 0, 0, 0, 0, 0, 0], 4));
+        const where = { file: "gen-bin.000001", offset: 4 };
+        const ref = new BinlogEventDecoder({ checksum: 0, flavor: "mariadb" });
+        const fast = new BinlogEventDecoder({
+          checksum: 0,
+          flavor: "mariadb",
+          ...decoderOptionsFor("jsonl"),
+        });
+        const sink = new JsonlSink(16);
+        for (const e of events) {
+          const want = reference(ref.decode(e, where));
+          writeJsonLine(fast.decode(e, where), sink);
+          assert.equal(sink.take().toString("utf8"), want);
+        }
+      },
+    ),
+    { numRuns: 400 },
+  );
 });
 
 test("a line longer than the sink's buffer grows it; take and recycle hand out exact bytes", () => {

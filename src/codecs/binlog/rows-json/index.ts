@@ -7,7 +7,7 @@
  * decoder `deferredRowsCodec` (or any RowsCodec with openRowsEvent). Events decoded the usual way
  * take the string path.
  */
-import { deferredRowsFrame, type RowsCodec } from "../decoder.ts";
+import { deferredRowsFrame, deferredText, type RowsCodec } from "../decoder.ts";
 import type { BinlogEvent } from "../events.ts";
 import { eventToJsonLine, tableMapFields } from "../jsonl-writer.ts";
 import { eventToJson } from "../output.ts";
@@ -16,9 +16,10 @@ import { decodeTableMapEvent } from "../rows/table-map.ts";
 import type { ColumnDef, TableMapEvent } from "../rows/types.ts";
 import type { FormatContext } from "../types.ts";
 import { envelope } from "./envelope.ts";
+import { putBytes } from "./put.ts";
 import { writeRowsEventJson } from "./rows.ts";
 import { JsonlSink } from "./sink.ts";
-import { warmUpText } from "./text.ts";
+import { TextMode, warmUpText, wordSource, writeText } from "./text.ts";
 
 export { JsonlSink } from "./sink.ts";
 
@@ -127,11 +128,36 @@ function writeObject(obj: Record<string, unknown>, sink: JsonlSink): boolean {
   return true;
 }
 
+const QUERY = Buffer.from(',"query":');
+
+/**
+ * The line of an annotated statement whose text is still bytes: the envelope, then the text copied
+ * with its escapes; false, with nothing written, when the bytes are not well-formed UTF-8 (the
+ * decoder's replacement characters are left to the reference path).
+ */
+function writeAnnotate(ev: BinlogEvent, text: Buffer, sink: JsonlSink): boolean {
+  const mark = sink.pos;
+  envelope(ev, sink);
+  sink.reserve(QUERY.length + 6 * text.length + 3);
+  sink.pos = putBytes(sink.buf, sink.pos, QUERY);
+  const end = writeText(sink, sink.pos, text, wordSource(text), 0, text.length, TextMode.UTF8);
+  if (end < 0) {
+    sink.rewind(mark);
+    return false;
+  }
+  sink.buf[end] = 0x7d;
+  sink.pos = end + 1;
+  return true;
+}
+
 /** Appends the JSON line of `ev` and its newline to `sink`. */
 export function writeJsonLine(ev: BinlogEvent, sink: JsonlSink): void {
   const rows = "rows" in ev ? ev.rows : undefined;
   const frame = rows === undefined ? undefined : deferredRowsFrame(rows);
-  if (frame !== undefined) {
+  const text = frame === undefined ? deferredText(ev) : undefined;
+  if (text !== undefined && writeAnnotate(ev, text, sink)) {
+    // written from its bytes
+  } else if (frame !== undefined) {
     if (!writeRowsEventJson(ev, frame, sink)) sink.string(eventToJsonLine(ev));
   } else if (ev.type === "table_map" && ev.tableMap !== undefined) {
     envelope(ev, sink);

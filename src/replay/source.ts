@@ -238,8 +238,8 @@ export class ReplayJournal {
     readonly done: ReadonlySet<number>,
     batch: BatchOptions,
   ) {
-    const now = Date.now();
     this.batcher = new Batcher(batch, async (offsets) => {
+      const now = Date.now();
       await this.producer.append(
         offsets.map((o) => ({ key: "replayed", value: Buffer.from(String(o)), timestamp: now })),
       );

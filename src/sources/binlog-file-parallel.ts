@@ -14,6 +14,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
+import { setImmediate as yieldToEvents } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import {
   BinlogEventDecoder,
@@ -26,7 +27,7 @@ import { type BinlogOutputFormat, decoderOptionsFor, renderEvents } from "../cod
 import * as rowsLayer from "../codecs/binlog/rows/index.ts";
 import type { RowsEvent, TableMapEvent } from "../codecs/binlog/rows/types.ts";
 import { JsonlSink } from "../codecs/binlog/rows-json/sink.ts";
-import { COMMON_HEADER_LENGTH } from "../codecs/binlog/types.ts";
+import { COMMON_HEADER_LENGTH, EventType } from "../codecs/binlog/types.ts";
 import { openFile, primeFormat, readAt, readBinlogFileBatches } from "./binlog-file.ts";
 import {
   type ChunkDone,
@@ -86,8 +87,17 @@ const MAX_UNCUT = 256 * 1024 * 1024;
 
 /** Rows events are not decoded by the walk; one inside a transaction payload gets this. */
 const UNDECODED_ROWS = Object.freeze({}) as RowsEvent;
+/**
+ * The walk needs of a TABLE_MAP only which table id it defines (the chunk carries its bytes): read
+ * as the row layer reads it, and the rest left (a damaged one is found by whoever decodes the chunk).
+ */
 const walkRows: RowsCodec = {
-  decodeTableMapEvent: (body, ctx, where) => rowsLayer.decodeTableMapEvent(body, ctx, where),
+  decodeTableMapEvent: (body, ctx, where) => {
+    const postHeader = ctx.postHeaderLengths[EventType.TABLE_MAP] || 8;
+    if (body.length < 6) return rowsLayer.decodeTableMapEvent(body, ctx, where);
+    const tableId = BigInt(postHeader === 6 ? body.readUInt32LE(0) : body.readUIntLE(0, 6));
+    return { tableId } as TableMapEvent;
+  },
   decodeRowsEvent: () => UNDECODED_ROWS,
 };
 
@@ -429,6 +439,9 @@ export async function* renderBinlogFilesParallel(opts: ParallelReadOptions): Asy
         walkStopped = true;
         break;
       }
+      // the workers' messages (loaded, chunk rendered) are taken in before choosing who renders this
+      // one: reads are synchronous, nothing else lets the event loop turn
+      await yieldToEvents();
       const out = outputs.take();
       const input = cut.input;
       const done = pool

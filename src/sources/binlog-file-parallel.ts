@@ -12,7 +12,7 @@
  * that chunk: the lines before the damage, then the same error at the same offset.
  */
 import type { FileHandle } from "node:fs/promises";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { basename } from "node:path";
 import { setImmediate as yieldToEvents } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
@@ -43,7 +43,7 @@ import {
 export interface ParallelReadOptions {
   /** Files to read, in order. */
   files: string[];
-  /** Worker threads (at least 1). */
+  /** Threads rendering chunks, this one included (jobs - 1 workers; 1: none). */
   jobs: number;
   format: BinlogOutputFormat;
   /** As readBinlogFiles: start at this offset of the first file, stop before this one of the last. */
@@ -73,9 +73,15 @@ export interface ParallelReadStats {
 /** Files at least this big (in all) are read with workers by default. */
 export const PARALLEL_MIN_BYTES = 32 * 1024 * 1024;
 
-/** Worker threads for a read of `bytes` when none are asked for: one per core for big files, else none. */
+/**
+ * Threads for a read of `bytes` when none are asked for: for big files, one per idle core (the
+ * cores less the last minute's load average: on a machine busy with other work more threads only
+ * add their own cost, measured), else 1.
+ */
 export function defaultJobs(bytes: number): number {
-  return bytes >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), 8) : 1;
+  if (bytes < PARALLEL_MIN_BYTES) return 1;
+  const cores = availableParallelism();
+  return Math.max(1, Math.min(8, cores, Math.round(cores - loadavg()[0]!)));
 }
 
 const READ_BYTES = 1024 * 1024;

@@ -170,7 +170,7 @@ export function binlogCommand(program: Command): Command {
     .option("--json-errors", "print errors as one JSON object on stderr")
     .option(
       "--jobs <n>",
-      "worker threads decoding the files in chunks, output identical and in order (default: one per core for 32 MiB of files and more, else 1; 1 with --follow or --schema-from)",
+      "threads decoding the files in chunks, output identical and in order (default: one per idle core for 32 MiB of files and more, else 1; 1 with --follow or --schema-from)",
       intOption("--jobs"),
     )
     .option(

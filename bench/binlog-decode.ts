@@ -235,7 +235,8 @@ async function measure(sb: MariadbSandbox, w: Workload, tag: string, runs: numbe
   const counted = await countEvents(bin.path);
   const results: Measured[] = [];
   const cli = compiledCli("dist");
-  const how = cli ? "compiled" : "from source through tsx";
+  const how =
+    cli === null ? "from source through tsx" : cli.endsWith("bundle.js") ? "compiled, bundled" : "compiled";
   const read = ["binlog", "read", "--format", "jsonl", "--no-progress"];
   const cores = availableParallelism();
   results.push({
@@ -390,7 +391,7 @@ const bench: BenchModule = {
       return {
         title: "Binlog decode: sluice binlog read vs mariadb-binlog and zongji",
         command: `npm run bench -- binlog-decode${quick ? " --quick" : ""}`,
-        markdown: `Each tool over the same binlog file, output discarded. The machine is shared (2 cores, other work running), so wall time is noisy: the best of N runs is shown for wall and for CPU time (each the least of its runs); throughput and ratios use CPU seconds (user + system, all threads) of the decoding process; for zongji that is the bench process decoding what the server sends (the server's own work is not counted). Sluice and mariadb-binlog read the file, zongji replicates it from the sandbox that wrote it (loopback). The Sluice CLI runs compiled (built by the bench into node_modules/.cache; through tsx if that build fails), start-up included; the library rows time the same code inside the bench process. The last two columns divide each tool's CPU time by Sluice's: above 1 means Sluice is cheaper.\n\nThe CLI runs with its default --jobs (one thread per idle core, the cores less the load average, for files of 32 MiB and more), with --jobs 1 (one thread) and with one thread per core (docs/binlog-output.md, "Several threads"). Threads cost CPU time (each compiles the decoder for itself, the main one walks the file to cut it): they can only shorten the wall time, and only with idle cores. Each case ends with a line that says whether the goal is met in wall time and in CPU time.\n\n${parts.join("\n")}`,
+        markdown: `Each tool over the same binlog file, output discarded. The machine is shared (2 cores, other work running), so wall time is noisy: the best of N runs is shown for wall and for CPU time (each the least of its runs); throughput and ratios use CPU seconds (user + system, all threads) of the decoding process; for zongji that is the bench process decoding what the server sends (the server's own work is not counted). Sluice and mariadb-binlog read the file, zongji replicates it from the sandbox that wrote it (loopback). The Sluice CLI runs compiled and bundled as \`npm run build\` makes it (built by the bench into node_modules/.cache; through tsx if that build fails), start-up included; the library rows time the same code inside the bench process. The last two columns divide each tool's CPU time by Sluice's: above 1 means Sluice is cheaper.\n\nThe CLI runs with its default --jobs (one thread per idle core, the cores less the load average, for files of 32 MiB and more), with --jobs 1 (one thread) and with one thread per core (docs/binlog-output.md, "Several threads"). Threads cost CPU time (each compiles the decoder for itself, the main one walks the file to cut it): they can only shorten the wall time, and only with idle cores. Each case ends with a line that says whether the goal is met in wall time and in CPU time.\n\n${parts.join("\n")}`,
       };
     } finally {
       await sb.stop();

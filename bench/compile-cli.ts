@@ -6,9 +6,10 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const built = new Map<string, string | null>();
 
 /**
- * The CLI as an install runs it (compiled JavaScript, process start-up included), built once per
- * process into node_modules/.cache/sluice-bench-NAME (so that dependencies resolve); null when the
- * build emits no main.js. Type errors elsewhere in the tree do not stop tsc from emitting.
+ * The CLI as an install runs it (compiled JavaScript and its bundle, as `npm run build` makes them:
+ * process start-up included), built once per process into node_modules/.cache/sluice-bench-NAME (so
+ * that dependencies resolve): the bundle's main.bundle.js, else (no bundle) tsc's main.js; null when
+ * the build emits no main.js. Type errors elsewhere in the tree do not stop tsc from emitting.
  */
 export function compiledCli(name: string): string | null {
   const cached = built.get(name);
@@ -19,7 +20,10 @@ export function compiledCli(name: string): string | null {
   const args = [tsc, "-p", ROOT, "--outDir", out, "--declaration", "false", "--sourceMap", "false"];
   spawnSync(process.execPath, args, { stdio: "ignore" });
   const main = join(out, "src/cli/main.js");
-  const result = existsSync(main) ? main : null;
+  if (existsSync(main))
+    spawnSync(process.execPath, [join(ROOT, "scripts/bundle.mjs"), out], { stdio: "ignore", cwd: ROOT });
+  const bundle = join(out, "src/cli/main.bundle.js");
+  const result = existsSync(bundle) ? bundle : existsSync(main) ? main : null;
   if (result) copyFileSync(join(ROOT, "package.json"), join(out, "package.json"));
   built.set(name, result);
   return result;

@@ -97,11 +97,12 @@ install_npm() {
 
 build() {
   local stamp=dist/.sluice-src-stamp want
-  want=$(find src bin package.json tsconfig.json -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+  want=$(find src bin package.json tsconfig.json scripts/bundle.mjs -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "building"
   rm -rf dist
-  npx tsc -p tsconfig.json
+  # tsc, then the CLI's bundle (scripts/bundle.mjs)
+  npm run --silent build
   echo "$want" >"$stamp"
 }
 

@@ -117,8 +117,9 @@ export async function sessionStates(
  * below N is done, so a restart never skips a command that was not executed. The commands not done are
  * kept in offset order (a sorted array walked from its head, which passes over the done ones), so
  * `done`, `read` (offsets come in ascending order) and `safeOffset` take amortised constant time. The
- * position is committed in batches (BatchOptions): every `intervalMs` when it moved, at once after
- * `maxCommands` commands were done since the last commit, and by `flush`/`close`.
+ * position is committed in batches (BatchOptions): every `intervalMs` when it moved, at once when half
+ * of `maxCommands` commands were done since the last commit (the command completing it waits for the
+ * commit), and by `flush`/`close`.
  */
 export class CommitTracker {
   /** Offsets not done yet, at and after `head` (with done ones among them), ascending. */
@@ -173,9 +174,10 @@ export class CommitTracker {
     return this.committed;
   }
 
-  async done(offset: number): Promise<void> {
+  /** A command is done; a promise (of the commit) only when this one completes a batch. */
+  done(offset: number): Promise<void> | undefined {
     if (this.failure) throw this.failure.error;
-    if (!this.pending.delete(offset)) return;
+    if (!this.pending.delete(offset)) return undefined;
     while (this.head < this.order.length && !this.pending.has(this.order[this.head] as number)) this.head++;
     if (this.head === this.order.length) {
       this.order = [];
@@ -184,7 +186,8 @@ export class CommitTracker {
       this.order = this.order.slice(this.head);
       this.head = 0;
     }
-    if (++this.doneSinceCommit >= this.batch.maxCommands) await this.commitNow();
+    if (++this.doneSinceCommit >= Math.ceil(this.batch.maxCommands / 2)) return this.commitNow();
+    return undefined;
   }
 
   /** Commits what is done now (after the commits already started). */
@@ -221,11 +224,11 @@ export function journalStream(stream: string, group: string): string {
 
 /**
  * Per-command progress of a replay group: the committed position is the lowest command not yet done over
- * all sessions, so the commands done above it are recorded here, one record per command, after the target
- * answered. A restart skips them. Records are written in batches (BatchOptions, one append, so one
- * SQLite transaction, per batch): `record` returns at once while fewer than `maxCommands` are unwritten,
- * else once its record is durable, so at most `maxCommands - 1` commands whose `record` returned are not
- * in the journal yet.
+ * all sessions, so the commands done above it are recorded here, after the target answered. A restart
+ * skips them. They are written in batches (BatchOptions), one record per batch holding the offsets of
+ * its commands (one append, so one SQLite transaction): `record` returns at once while fewer than
+ * `maxCommands` are unwritten, else once its record is durable, so at most `maxCommands - 1` commands
+ * whose `record` returned are not in the journal yet.
  */
 export class ReplayJournal {
   private readonly batcher: Batcher<number>;
@@ -238,11 +241,11 @@ export class ReplayJournal {
     readonly done: ReadonlySet<number>,
     batch: BatchOptions,
   ) {
+    // One record per batch: the offsets of its commands, comma-separated.
     this.batcher = new Batcher(batch, async (offsets) => {
-      const now = Date.now();
-      await this.producer.append(
-        offsets.map((o) => ({ key: "replayed", value: Buffer.from(String(o)), timestamp: now })),
-      );
+      await this.producer.append([
+        { key: "replayed", value: Buffer.from(offsets.join(",")), timestamp: Date.now() },
+      ]);
     });
   }
 
@@ -260,20 +263,21 @@ export class ReplayJournal {
         const read = await log.read(name, from, { max: 5000 });
         if (read.length === 0) break;
         for (const r of read) {
-          const offset = Number(Buffer.from(r.value).toString("utf8"));
-          if (offset > committed) done.add(offset);
+          for (const text of Buffer.from(r.value).toString("utf8").split(",")) {
+            const offset = Number(text);
+            if (offset > committed) done.add(offset);
+          }
           from = r.offset + 1;
         }
       }
     }
-    // One batch is one append: the producer writes it in one transaction.
-    const producer = await log.producer(name, { maxBatch: Math.max(1000, batch.maxCommands) });
+    const producer = await log.producer(name);
     return new ReplayJournal(log, name, producer, done, batch);
   }
 
-  /** Records a command as executed (see the class comment for when it is durable). */
-  async record(offset: number): Promise<void> {
-    await this.batcher.add(offset);
+  /** Records a command as executed (see the class comment for when it is durable, and Batcher.add). */
+  record(offset: number): Promise<void> | undefined {
+    return this.batcher.add(offset);
   }
 
   /** Writes the records waiting; resolves once they are durable. */
@@ -304,8 +308,8 @@ export class ReplayJournal {
 export interface StreamProgress {
   /** Commands an earlier run executed above the committed position (taken out of the plans). */
   readonly skipped: number;
-  /** A command record is done with (executed, filtered or skipped). */
-  done(offset: number): Promise<void>;
+  /** A command record is done with (executed, filtered or skipped); a promise only when there is a wait. */
+  done(offset: number): Promise<void> | undefined;
   /** Writes the journal's waiting records and commits the position of what is done. */
   flush(): Promise<void>;
   /**
@@ -346,12 +350,15 @@ export async function streamProgress(
     await journal.flush();
     await tracker.flush();
   };
+  // After stop(): the session of a command completing waits for ever (the process exits).
+  const halted = new Promise<never>(() => undefined);
   return {
     skipped: journal.done.size,
-    async done(offset) {
-      await journal.record(offset);
-      await tracker.done(offset);
-      if (stopped) await new Promise<never>(() => undefined);
+    done(offset) {
+      const recorded = journal.record(offset);
+      const tracked = recorded ? recorded.then(() => tracker.done(offset)) : tracker.done(offset);
+      if (!tracked) return stopped ? halted : undefined;
+      return tracked.then(() => (stopped ? halted : undefined));
     },
     flush,
     async stop() {
@@ -376,7 +383,7 @@ export interface LiveStream {
   /** Stops reading; the sessions finish what they have. */
   stop(): Promise<void>;
   /** A command record is done with (executed, filtered or skipped). */
-  done(offset: number): Promise<void>;
+  done(offset: number): Promise<void> | undefined;
   /** Commits the final position and closes the consumer. */
   close(): Promise<void>;
 }

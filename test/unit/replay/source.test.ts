@@ -46,11 +46,11 @@ test("commits only up to the lowest command not done yet", async () => {
   assert.deepEqual(commits, [2, 7, 10], "no commit twice");
 });
 
-test("commits in batches of maxCommands done, and the rest at close", async () => {
+test("commits once half of maxCommands are done, and the rest at close", async () => {
   const r = recorder();
-  const t = new CommitTracker([0, 1, 2, 3, 4, 5, 6], 9, r.commit, { intervalMs: NEVER, maxCommands: 3 });
+  const t = new CommitTracker([0, 1, 2, 3, 4, 5, 6], 9, r.commit, { intervalMs: NEVER, maxCommands: 6 });
   for (const o of [0, 1]) await t.done(o);
-  assert.equal(r.commits.length, 0, "two done, the batch is three");
+  assert.equal(r.commits.length, 0, "two done, a commit every three");
   await t.done(2);
   assert.deepEqual(
     r.commits.map((c) => c.offset),
@@ -117,7 +117,10 @@ test("CommitTracker: whatever order commands complete in, every commit is an off
           for (const o of commands) if (o <= c.offset) assert.ok(c.done.has(o), `${o} committed before done`);
         }
         assert.equal(r.commits.at(-1)?.offset, last, "everything done: the last record read is committed");
-        assert.ok(r.commits.length <= Math.floor(commands.length / maxCommands) + 1, "one commit per batch");
+        assert.ok(
+          r.commits.length <= Math.floor(commands.length / Math.ceil(maxCommands / 2)) + 1,
+          "one commit per batch",
+        );
       },
     ),
     { numRuns: 300 },
@@ -179,24 +182,51 @@ test("Batcher: adds return at once below maxCommands, the one that fills a batch
     await gate;
     written.push(items);
   });
-  await b.add(1);
-  await b.add(2);
+  assert.equal(b.add(1), undefined, "nothing to wait for");
+  assert.equal(b.add(2), undefined);
   assert.equal(b.unwritten, 2);
   let third = false;
-  const adding = b.add(3).then(() => {
+  const adding = b.add(3)?.then(() => {
     third = true;
   });
   await new Promise((r) => setImmediate(r));
   assert.equal(third, false, "the third add waits for the write");
+  assert.ok(adding);
   release();
   await adding;
   assert.deepEqual(written, [[1, 2, 3]]);
   gate = Promise.resolve();
-  await b.add(4);
+  assert.equal(b.add(4), undefined);
   assert.deepEqual(written, [[1, 2, 3]], "the fourth waits for the next batch");
   await b.flush();
   assert.deepEqual(written, [[1, 2, 3], [4]]);
   assert.equal(b.unwritten, 0);
+});
+
+test("Batcher: the items added while a write is in flight make one batch after it, not a write each", async () => {
+  const written: number[][] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const b = new Batcher<number>({ intervalMs: NEVER, maxCommands: 2 }, async (items) => {
+    await gate;
+    written.push(items);
+  });
+  assert.equal(b.add(1), undefined);
+  const adds = [b.add(2)];
+  await new Promise((r) => setImmediate(r)); // the write of 1 and 2 has started, and waits
+  adds.push(b.add(3), b.add(4), b.add(5));
+  assert.ok(
+    adds.every((a) => a !== undefined),
+    "each of them waits for its item written",
+  );
+  release();
+  await Promise.all(adds);
+  assert.deepEqual(written, [
+    [1, 2],
+    [3, 4, 5],
+  ]);
 });
 
 test("Batcher: maxCommands 1 writes each item before add returns; a failed write fails what comes after", async () => {
@@ -209,8 +239,8 @@ test("Batcher: maxCommands 1 writes each item before add returns; a failed write
   assert.deepEqual(written, [1]);
   await b.add(2);
   assert.deepEqual(written, [1, 2]);
-  await assert.rejects(b.add(3), /disk full/);
-  await assert.rejects(b.add(4), /disk full/);
+  await assert.rejects(async () => b.add(3), /disk full/);
+  await assert.rejects(async () => b.add(4), /disk full/);
   await assert.rejects(b.flush(), /disk full/);
   assert.deepEqual(written, [1, 2]);
 });

@@ -172,16 +172,22 @@ test("CommitTracker following a stream: records read as they come (some commands
   );
 });
 
-test("Batcher: adds return at once below maxCommands, the one that fills a batch waits for its write; writes in order", async () => {
+/** A Batcher whose writes (the batches in `written`) wait until `release()`. */
+function gatedBatcher(maxCommands: number) {
   const written: number[][] = [];
   let release: () => void = () => undefined;
-  let gate = new Promise<void>((resolve) => {
+  const gate = new Promise<void>((resolve) => {
     release = resolve;
   });
-  const b = new Batcher<number>({ intervalMs: NEVER, maxCommands: 3 }, async (items) => {
+  const b = new Batcher<number>({ intervalMs: NEVER, maxCommands }, async (items) => {
     await gate;
     written.push(items);
   });
+  return { b, written, release };
+}
+
+test("Batcher: adds return at once below maxCommands, the one that fills a batch waits for its write; writes in order", async () => {
+  const { b, written, release } = gatedBatcher(3);
   assert.equal(b.add(1), undefined, "nothing to wait for");
   assert.equal(b.add(2), undefined);
   assert.equal(b.unwritten, 2);
@@ -195,7 +201,6 @@ test("Batcher: adds return at once below maxCommands, the one that fills a batch
   release();
   await adding;
   assert.deepEqual(written, [[1, 2, 3]]);
-  gate = Promise.resolve();
   assert.equal(b.add(4), undefined);
   assert.deepEqual(written, [[1, 2, 3]], "the fourth waits for the next batch");
   await b.flush();
@@ -204,15 +209,7 @@ test("Batcher: adds return at once below maxCommands, the one that fills a batch
 });
 
 test("Batcher: the items added while a write is in flight make one batch after it, not a write each", async () => {
-  const written: number[][] = [];
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  const b = new Batcher<number>({ intervalMs: NEVER, maxCommands: 2 }, async (items) => {
-    await gate;
-    written.push(items);
-  });
+  const { b, written, release } = gatedBatcher(2);
   assert.equal(b.add(1), undefined);
   const adds = [b.add(2)];
   await new Promise((r) => setImmediate(r)); // the write of 1 and 2 has started, and waits

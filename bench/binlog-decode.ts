@@ -359,7 +359,7 @@ Binlog ${st!.File}: ${mib.toFixed(1)} MiB, a single INSERT ... SELECT of 1,000,0
 | sluice binlog read --format jsonl --jobs ${cores} | ${(perCore / 1024).toFixed(0)} MiB |
 | mariadb-binlog -v --base64-output=DECODE-ROWS | ${(ref / 1024).toFixed(0)} MiB |
 
-With --jobs 1 Sluice reads the file in 1 MiB chunks and decodes one rows event at a time (a server writes a big transaction as many rows events of about 8 KiB); with more, the file is cut every 4 MiB (inside the transaction too) and a fixed number of chunks is in flight, in buffers allocated once. Either way its memory does not grow with the transaction.
+With --jobs 1 Sluice reads the file in 1 MiB chunks and decodes one rows event at a time (a server writes a big transaction as many rows events of about 8 KiB); with more, the file is cut every 2 MiB (inside the transaction too) and a fixed number of chunks is in flight, in buffers allocated once. Either way its memory does not grow with the transaction.
 `;
 }
 

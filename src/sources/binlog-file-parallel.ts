@@ -53,7 +53,7 @@ export interface ParallelReadOptions {
   signal?: AbortSignal;
   /** Called with the total bytes walked so far. */
   onProgress?: (bytesRead: number) => void;
-  /** Bytes of a chunk (default 4 MiB). */
+  /** Bytes of a chunk (default 2 MiB). */
   chunkBytes?: number;
   /** Every chunk to a worker (queued while it loads), none rendered in this thread: for tests of the worker path. */
   onlyWorkers?: boolean;
@@ -85,7 +85,7 @@ export function defaultJobs(bytes: number): number {
 }
 
 const READ_BYTES = 1024 * 1024;
-const DEFAULT_CHUNK = 4 * 1024 * 1024;
+const DEFAULT_CHUNK = 2 * 1024 * 1024;
 /** Chunks a worker is given ahead (more go to this thread: it never waits on a worker with work left to do). */
 const WORKER_QUEUE = 1;
 /** Beyond this many bytes without a boundary to cut at, the rest is read sequentially (bounded memory). */

@@ -1,6 +1,7 @@
 import { type Command, Option } from "commander";
 import type { BinlogEvent } from "../../codecs/binlog/events.ts";
 import { eventToText } from "../../codecs/binlog/output.ts";
+import { decoderOptionsFor } from "../../codecs/binlog/render.ts";
 import { deferredRowsCodec, writeJsonLines } from "../../codecs/binlog/rows-json/index.ts";
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
@@ -99,7 +100,12 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       // each event is printed before the next is read: one read buffer serves all chunks
       reuseBuffer: true,
       // (and a table map is filled in from the schema before its rows are read)
-      ...(opts.format === "jsonl" || schema ? { decoder: { rows: deferredRowsCodec } } : {}),
+      // (JSON lines are written from the bytes of rows and annotated statements)
+      ...(opts.format === "jsonl"
+        ? { decoder: decoderOptionsFor("jsonl") }
+        : schema
+          ? { decoder: { rows: deferredRowsCodec } }
+          : {}),
       ...(opts.startPosition !== undefined ? { startPosition: opts.startPosition } : {}),
       ...(opts.stopPosition !== undefined ? { stopPosition: opts.stopPosition } : {}),
       ...(progress ? { onProgress: (n: number) => progress?.update(n) } : {}),

@@ -18,7 +18,8 @@ import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { deferredRowsCodec, JsonlSink, writeJsonLine } from "../src/codecs/binlog/rows-json/index.ts";
+import { decoderOptionsFor } from "../src/codecs/binlog/render.ts";
+import { JsonlSink, writeJsonLine } from "../src/codecs/binlog/rows-json/index.ts";
 import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
 import { readBinlogFileBatches, readBinlogFiles } from "../src/sources/binlog-file.ts";
 import { defaultJobs } from "../src/sources/binlog-file-parallel.ts";
@@ -171,7 +172,7 @@ function runZongji(sb: MariadbSandbox, file: string, lastNext: number): Promise<
 
 /**
  * The library alone, in this process (no process start-up): with `render`, every event written as
- * its JSON line into a byte buffer exactly as the CLI does (rows events transcoded from their bytes,
+ * its JSON line into a byte buffer exactly as the CLI does (rows events and annotated statements transcoded from their bytes,
  * one read buffer, the batch handed out every MiB); without, every event decoded with its row
  * values (as zongji hands them out) and nothing rendered.
  */
@@ -188,7 +189,7 @@ function timeInProcess(path: string, render: boolean): Promise<Timing> {
     for await (const batch of readBinlogFileBatches({
       files: [path],
       reuseBuffer: true,
-      decoder: { rows: deferredRowsCodec },
+      decoder: decoderOptionsFor("jsonl"),
     })) {
       for (const ev of batch) writeJsonLine(ev, sink);
       if (sink.pos >= 1 << 20) {

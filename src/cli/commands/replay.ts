@@ -115,7 +115,7 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         "--commit-batch <n>",
-        "with --from: ... and as soon as N/2 commands are done; a session waits while N done are unwritten, so a restart after a crash runs again at most N-1 commands besides those executing (1: each command is journalled before its session sends the next)",
+        "with --from: write them too as soon as N/2 commands are done; a session waits while N done are unwritten, so a restart after a crash runs again at most N-1 commands besides those executing (1: each command is journalled before its session sends the next)",
       )
         .default(DEFAULT_BATCH.maxCommands)
         .argParser(positiveInt("--commit-batch")),

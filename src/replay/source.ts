@@ -367,6 +367,7 @@ export async function streamProgress(
     },
     async close() {
       try {
+        await journal.flush();
         await tracker.close();
         // Only once the position is durably past every record read is the journal not needed.
         if (tracker.committedOffset >= read.lastOffset) await journal.clear();

@@ -12,7 +12,6 @@
  * that chunk: the lines before the damage, then the same error at the same offset.
  */
 import type { FileHandle } from "node:fs/promises";
-import { availableParallelism, loadavg } from "node:os";
 import { basename } from "node:path";
 import { setImmediate as yieldToEvents } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
@@ -68,20 +67,6 @@ export interface ParallelReadStats {
   here: number;
   /** Where the rest was read sequentially (damage, or what the walk cannot hand over), if it was. */
   sequentialFrom?: { file: string; offset: number };
-}
-
-/** Files at least this big (in all) are read with workers by default. */
-export const PARALLEL_MIN_BYTES = 32 * 1024 * 1024;
-
-/**
- * Threads for a read of `bytes` when none are asked for: for big files, one per idle core (the
- * cores less the last minute's load average: on a machine busy with other work more threads only
- * add their own cost, measured), else 1.
- */
-export function defaultJobs(bytes: number): number {
-  if (bytes < PARALLEL_MIN_BYTES) return 1;
-  const cores = availableParallelism();
-  return Math.max(1, Math.min(8, cores, Math.round(cores - loadavg()[0]!)));
 }
 
 const READ_BYTES = 1024 * 1024;

@@ -80,7 +80,11 @@ function reportError(e: unknown, args: unknown[]): number {
     ? Boolean(cmd.optsWithGlobals<{ json?: boolean; logFormat?: string }>().json) ||
       cmd.optsWithGlobals<{ logFormat?: string }>().logFormat === "json"
     : false;
-  if (e instanceof CommanderError) return ExitCode.usage;
+  if (e instanceof CommanderError) {
+    if (json) process.stderr.write(`${JSON.stringify({ error: { code: "USAGE", message: e.message } })}\n`);
+    else process.stderr.write(`error: ${e.message}\n(add --help for usage)\n`);
+    return ExitCode.usage;
+  }
   if (isSluiceError(e)) {
     if (json) process.stderr.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
     else process.stderr.write(`error: ${e.describe()}\n`);

@@ -82,6 +82,8 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
+      // Commander prints its own errors before throwing; Sluice's usage errors are printed here.
+      if (e.code.startsWith("sluice.")) process.stderr.write(`error: ${e.message}\n(add --help for usage)\n`);
       process.exitCode = e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       return;
     }

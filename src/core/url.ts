@@ -1,3 +1,4 @@
+import { SluiceError } from "./errors.ts";
 /** Connection targets are URLs; their passwords never reach a log line or an error message. */
 export function redactUrl(url: string): string {
   try {
@@ -32,10 +33,14 @@ export function parseMysqlUrl(
   try {
     u = new URL(url);
   } catch {
-    throw new TypeError(`not a URL: ${redactUrl(url)} (expected mysql://user@host:port)`);
+    throw new SluiceError("USAGE_MYSQL_URL", `not a URL: ${redactUrl(url)}`, {
+      hint: "write mysql://user[:password]@host[:port][/database] (the password may come from SLUICE_MYSQL_PASSWORD)",
+    });
   }
   if (u.protocol !== "mysql:" && u.protocol !== "mariadb:") {
-    throw new TypeError(`unsupported scheme ${u.protocol} in ${redactUrl(url)} (expected mysql://)`);
+    throw new SluiceError("USAGE_MYSQL_URL", `unsupported scheme ${u.protocol} in ${redactUrl(url)}`, {
+      hint: "write mysql://user[:password]@host[:port][/database] (or mariadb://)",
+    });
   }
   const password = u.password ? decodeURIComponent(u.password) : env[passwordEnv];
   const db = u.pathname.replace(/^\//, "");

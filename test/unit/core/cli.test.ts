@@ -20,3 +20,36 @@ test("an unknown flag is a usage error with exit code 2", () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option/);
 });
+
+test("a bad option value is a usage error (exit 2) that names the option", () => {
+  const r = run(
+    "replay",
+    "--pcap",
+    "x.pcap",
+    "--target",
+    "mysql://root@127.0.0.1:1",
+    "--max-connections",
+    "x",
+  );
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--max-connections must be an integer, got 'x'/);
+  const zero = run(
+    "replay",
+    "--pcap",
+    "x.pcap",
+    "--target",
+    "mysql://root@127.0.0.1:1",
+    "--commit-batch",
+    "0",
+  );
+  assert.equal(zero.status, 2);
+  assert.match(zero.stderr, /--commit-batch must be at least 1/);
+});
+
+test("a server URL with the wrong scheme is a usage error (exit 2) with what to write", () => {
+  const r = run("binlog", "read", "--schema-from", "postgres://u:secret@h/db", "x.bin");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /USAGE_MYSQL_URL: unsupported scheme postgres:/);
+  assert.match(r.stderr, /hint: write mysql:\/\//);
+  assert.doesNotMatch(r.stderr, /secret/);
+});

@@ -5,7 +5,16 @@ import type { CommandEvent } from "../capture/events.ts";
 import { fingerprint } from "../capture/fingerprint.ts";
 import { SluiceError } from "../core/errors.ts";
 import { parseMysqlUrl, redactUrl } from "../core/url.ts";
-import { type Answer, Comparison, type PlanComparison, planOf, type ReplaySummary } from "./report.ts";
+import {
+  type Answer,
+  Comparison,
+  type ComparisonTotals,
+  DEFAULT_SLOW_MS,
+  type IntervalFigures,
+  type PlanComparison,
+  planOf,
+  type ReplaySummary,
+} from "./report.ts";
 import { DriftMeter, type PlannedCommand, type SessionPlan, type Speed, waitMs } from "./scheduler.ts";
 import { boundSql, paramValue } from "./sql-text.ts";
 
@@ -37,19 +46,52 @@ export interface ReplayOptions {
   /** Called every `progressIntervalMs` with the figures since the previous call. */
   onProgress?: (p: ReplayProgress) => void;
   progressIntervalMs?: number;
+  /** A command slower than this on the target (ms) counts as slow (default 1000). */
+  slowMs?: number;
+  /**
+   * With a live feed: how many records the stream log holds beyond the group's committed position
+   * (head - committed), read for each progress line and each status read.
+   */
+  streamLag?: () => Promise<number | undefined>;
+  /** Called once at the start with a function that reads the running figures (for the metrics). */
+  onStatus?: (read: () => Promise<ReplayStatus>) => void;
   /** Called once each command is done with: executed, filtered out or skipped (for committing stream positions). */
   onDone?: (c: PlannedCommand) => void | Promise<void>;
 }
 
-export interface ReplayProgress {
+/** How far a live replay is behind the capture (undefined fields: not known, or not a live replay). */
+export interface BehindCapture {
+  /**
+   * Now minus the capture time of the newest command done (executed, filtered or skipped), ms; 0 once
+   * every record of the stream log is committed (nothing left to replay).
+   */
+  behindCaptureMs?: number;
+  /** Records the stream log holds beyond the group's committed position (head - committed). */
+  uncommittedRecords?: number;
+}
+
+/** The figures of one progress interval (see IntervalFigures) and the replay's state at its end. */
+export interface ReplayProgress extends IntervalFigures, BehindCapture {
   elapsedMs: number;
+  /** The interval these figures are of, ms. */
+  intervalMs: number;
   commandsPerSecond: number;
-  p99Us: number;
-  errorsByCode: Record<string, number>;
+  /** The slow threshold, ms. */
+  slowMs: number;
   sessionsOpen: number;
   sessionsWaiting: number;
   /** How far the latest command was sent after its planned time, ms (0 at max speed). */
   lagMs: number;
+}
+
+/** The running figures of a replay, read at any time (the Prometheus metrics read them when scraped). */
+export interface ReplayStatus extends ComparisonTotals, BehindCapture {
+  sessionsOpen: number;
+  sessionsWaiting: number;
+  /** Scheduling lag: how far the latest command was sent after its planned time, ms. */
+  lagMs: number;
+  /** A live replay (--follow): the behind-capture figures apply. */
+  live: boolean;
 }
 
 /**
@@ -170,7 +212,8 @@ export async function replaySessions(
   live?: LiveFeed,
 ): Promise<ReplayResult> {
   const target = parseMysqlUrl(options.target);
-  const comparison = new Comparison();
+  const slowMs = options.slowMs ?? DEFAULT_SLOW_MS;
+  const comparison = new Comparison(slowMs);
   const drift = new DriftMeter();
   const slots = new Slots(options.maxConnections ?? 100);
   const filters = options.filters ?? {};
@@ -180,22 +223,52 @@ export async function replaySessions(
   let lastLagMs = 0;
   let sessionsOpen = 0;
   const outcomes: SessionOutcome[] = [];
+  // Capture time (us since the epoch) of the newest command done, for a live replay's lag behind the capture.
+  let newestDoneTs: number | undefined;
+  const doneWith = (c: PlannedCommand) => {
+    if (live && (newestDoneTs === undefined || c.command.ts > newestDoneTs)) newestDoneTs = c.command.ts;
+    return options.onDone?.(c);
+  };
+  const behind = async (): Promise<BehindCapture> => {
+    if (!live) return {};
+    const lag = await options.streamLag?.().catch(() => undefined);
+    const out: BehindCapture = lag === undefined ? {} : { uncommittedRecords: lag };
+    if (lag === 0) out.behindCaptureMs = 0;
+    else if (newestDoneTs !== undefined) out.behindCaptureMs = Math.max(0, Date.now() - newestDoneTs / 1000);
+    return out;
+  };
+  options.onStatus?.(async () => ({
+    ...comparison.totals(),
+    sessionsOpen,
+    sessionsWaiting: slots.waiting,
+    lagMs: lastLagMs,
+    live: live !== undefined,
+    ...(await behind()),
+  }));
 
+  const every = options.progressIntervalMs ?? 5000;
+  let ticking: Promise<void> | undefined;
+  const tick = async () => {
+    const i = comparison.takeInterval();
+    const b = await behind();
+    options.onProgress?.({
+      elapsedMs: performance.now() - start,
+      intervalMs: every,
+      ...i,
+      commandsPerSecond: (i.commands * 1000) / every,
+      slowMs,
+      sessionsOpen,
+      sessionsWaiting: slots.waiting,
+      lagMs: lastLagMs,
+      ...b,
+    });
+  };
   const timer =
     options.onProgress &&
     setInterval(() => {
-      const i = comparison.takeInterval();
-      const every = options.progressIntervalMs ?? 5000;
-      options.onProgress?.({
-        elapsedMs: performance.now() - start,
-        commandsPerSecond: (i.commands * 1000) / every,
-        p99Us: i.p99Us,
-        errorsByCode: i.errorsByCode,
-        sessionsOpen,
-        sessionsWaiting: slots.waiting,
-        lagMs: lastLagMs,
-      });
-    }, options.progressIntervalMs ?? 5000);
+      // A slow stream-log read skips a line rather than piling them up.
+      if (!ticking) ticking = tick().finally(() => (ticking = undefined));
+    }, every);
 
   const mapDb = (db: string | undefined) => (db === undefined ? undefined : (options.dbMap?.get(db) ?? db));
 
@@ -206,7 +279,7 @@ export async function replaySessions(
     const user = plan.connect?.user;
     if (filters.users && (user === undefined || !filters.users.includes(user))) {
       comparison.filtered += plan.commands.length;
-      for (const c of plan.commands) await options.onDone?.(c);
+      for (const c of plan.commands) await doneWith(c);
       return;
     }
     const statements = new Map<number, string>(); // captured statement id -> SQL
@@ -266,7 +339,7 @@ export async function replaySessions(
       } catch (e) {
         outcome.connectError = (e as Error).message;
         comparison.skipped += plan.commands.length;
-        for (const c of plan.commands) await options.onDone?.(c);
+        for (const c of plan.commands) await doneWith(c);
         return;
       }
       outcome.threadId = conn.threadId ?? undefined;
@@ -420,9 +493,9 @@ export async function replaySessions(
             };
           }
           outcome.executed.push(cmd);
-          comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer);
+          comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer, plan.session, cmd.seq);
         } finally {
-          await options.onDone?.(c);
+          await doneWith(c);
         }
         if (quit) break;
       }
@@ -457,6 +530,7 @@ export async function replaySessions(
       );
   } finally {
     if (timer) clearInterval(timer);
+    await ticking;
   }
   outcomes.sort((a, b) => a.session - b.session);
   const summary = comparison.summary({

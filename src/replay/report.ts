@@ -1,4 +1,5 @@
 import * as hdr from "hdr-histogram-js";
+import type { ReplayProgress } from "./player.ts";
 
 /** How one side (source or target) answered a command. */
 export interface Answer {
@@ -45,6 +46,51 @@ export interface FingerprintReport {
   p50Ratio: number | undefined;
 }
 
+/** One command of the replay with its target latency (the slowest ones are reported). */
+export interface SlowCommand {
+  session: number;
+  seq: number;
+  fingerprint: string;
+  /** The statement (or command kind), clipped to 200 characters. */
+  example: string;
+  /** Target latency, microseconds. */
+  targetUs: number;
+  /** The source's latency as captured, microseconds (undefined when no answer was captured). */
+  sourceUs: number | undefined;
+}
+
+/** The progress figures of one interval (reset by each take) and their running totals. */
+export interface IntervalFigures {
+  /** Commands answered by the target in the interval. */
+  commands: number;
+  /** Target latency percentiles of the interval's commands, microseconds (0 without commands). */
+  p50Us: number;
+  p95Us: number;
+  p99Us: number;
+  /** Target errors by errno in the interval. */
+  errorsByCode: Record<string, number>;
+  /** Target errors by errno since the start. */
+  errorsTotalByCode: Record<string, number>;
+  /** Commands slower than the slow threshold on the target, in the interval and since the start. */
+  slow: number;
+  slowTotal: number;
+  /** The interval's slowest command (whatever the threshold), undefined without commands. */
+  slowest: SlowCommand | undefined;
+}
+
+/** Running totals, read at any time (Prometheus scrapes). */
+export interface ComparisonTotals {
+  /** Commands answered ok / with an error by the target. */
+  ok: number;
+  error: number;
+  skipped: number;
+  filtered: number;
+  errorsByCode: Record<string, number>;
+  slow: number;
+  /** Target latency of every command so far, microseconds, by quantile (0.5, 0.95, 0.99, 0.999, 1 = max). */
+  latencyUs: Record<string, number>;
+}
+
 export interface ReplaySummary {
   /** Nothing was sent: the counts are what would have been replayed. */
   dryRun: boolean;
@@ -69,6 +115,8 @@ export interface ReplaySummary {
   /** Total time sessions waited for a connection slot (max-connections), milliseconds. */
   lagMs: number;
   targetErrorsByCode: Record<string, number>;
+  /** Commands slower on the target than `slowMs` (the `--slow-ms` threshold), and the slowest ones. */
+  slow: { thresholdMs: number; count: number; slowest: SlowCommand[] };
   differences: { errors: number; affectedRows: number; rows: number };
   fingerprints: FingerprintReport[];
   /** With `--explain`: the plan of one sample per SELECT fingerprint, on the target and the source. */
@@ -111,14 +159,33 @@ const pct = (h: hdr.Histogram): Percentiles => ({
   p99: h.totalCount ? h.getValueAtPercentile(99) : 0,
 });
 
+const ms = (us: number) => (us / 1000).toFixed(2);
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
 const clampUs = (us: number) => Math.min(3_600_000_000, Math.max(1, Math.round(us)));
+
+/** How many of the slowest commands the end report lists. */
+export const SLOWEST_KEPT = 10;
+/** Default slow threshold (`--slow-ms`), milliseconds. */
+export const DEFAULT_SLOW_MS = 1000;
+
+const count = (m: Map<number, number>, key: number) => m.set(key, (m.get(key) ?? 0) + 1);
 
 /** Accumulates source vs target answers by query fingerprint, and the progress figures. */
 export class Comparison {
   private readonly byFingerprint = new Map<string, FingerprintStats>();
   private readonly errorsByCode = new Map<number, number>();
+  private readonly intervalErrors = new Map<number, number>();
   private readonly interval = newHistogram();
+  /** Every target latency, for the quantiles of the metrics. */
+  private readonly latency = newHistogram();
   private intervalCommands = 0;
+  private targetErrors = 0;
+  private slowTotal = 0;
+  private intervalSlow = 0;
+  private intervalSlowest: SlowCommand | undefined;
+  /** The slowest commands so far, slowest first, at most SLOWEST_KEPT. */
+  private readonly slowest: SlowCommand[] = [];
+  private readonly slowUs: number;
   commands = 0;
   skipped = 0;
   /** Statements prepared again for sessions resumed mid-way. */
@@ -135,15 +202,58 @@ export class Comparison {
   }
   filtered = 0;
 
-  record(fp: string, example: string, source: Answer | undefined, target: Answer): void {
+  /** `slowMs`: a command slower than this on the target counts as slow. */
+  constructor(slowMs = DEFAULT_SLOW_MS) {
+    this.slowUs = slowMs * 1000;
+  }
+
+  /** `session` and `seq`: where the command is in the capture, for the slow-command lists. */
+  record(
+    fp: string,
+    example: string,
+    source: Answer | undefined,
+    target: Answer,
+    session = -1,
+    seq = -1,
+  ): void {
     this.commands++;
     this.intervalCommands++;
-    this.interval.recordValue(clampUs(target.latencyUs));
-    if (!target.ok && target.errno !== undefined)
-      this.errorsByCode.set(target.errno, (this.errorsByCode.get(target.errno) ?? 0) + 1);
+    const us = clampUs(target.latencyUs);
+    this.interval.recordValue(us);
+    this.latency.recordValue(us);
+    if (!target.ok) {
+      this.targetErrors++;
+      if (target.errno !== undefined) {
+        count(this.errorsByCode, target.errno);
+        count(this.intervalErrors, target.errno);
+      }
+    }
+    if (target.latencyUs > this.slowUs) {
+      this.slowTotal++;
+      this.intervalSlow++;
+    }
+    // Only a command slower than the interval's slowest or than the last kept one costs an object.
+    const last = this.slowest.length < SLOWEST_KEPT ? -1 : (this.slowest.at(-1)?.targetUs ?? -1);
+    const intervalMax = this.intervalSlowest?.targetUs ?? -1;
+    if (target.latencyUs > last || target.latencyUs > intervalMax) {
+      const slow: SlowCommand = {
+        session,
+        seq,
+        fingerprint: fp,
+        example: clip(example, 200),
+        targetUs: target.latencyUs,
+        sourceUs: source?.latencyUs,
+      };
+      if (target.latencyUs > intervalMax) this.intervalSlowest = slow;
+      if (target.latencyUs > last) {
+        const i = this.slowest.findIndex((x) => x.targetUs < slow.targetUs);
+        this.slowest.splice(i < 0 ? this.slowest.length : i, 0, slow);
+        if (this.slowest.length > SLOWEST_KEPT) this.slowest.pop();
+      }
+    }
     const s = this.stats(fp, example);
     s.count++;
-    s.target.recordValue(clampUs(target.latencyUs));
+    s.target.recordValue(us);
     if (!target.ok) s.targetErrors++;
     if (!source) return;
     this.recordSource(s, source);
@@ -193,16 +303,47 @@ export class Comparison {
     return s;
   }
 
-  /** Figures since the previous call: commands, p99 (us), and running totals. */
-  takeInterval(): { commands: number; p99Us: number; errorsByCode: Record<string, number> } {
-    const out = {
+  /** Figures since the previous call, and running totals. */
+  takeInterval(): IntervalFigures {
+    const p = pct(this.interval);
+    const out: IntervalFigures = {
       commands: this.intervalCommands,
-      p99Us: this.interval.totalCount ? this.interval.getValueAtPercentile(99) : 0,
-      errorsByCode: Object.fromEntries(this.errorsByCode),
+      p50Us: p.p50,
+      p95Us: p.p95,
+      p99Us: p.p99,
+      errorsByCode: Object.fromEntries(this.intervalErrors),
+      errorsTotalByCode: Object.fromEntries(this.errorsByCode),
+      slow: this.intervalSlow,
+      slowTotal: this.slowTotal,
+      slowest: this.intervalSlowest,
     };
     this.interval.reset();
+    this.intervalErrors.clear();
     this.intervalCommands = 0;
+    this.intervalSlow = 0;
+    this.intervalSlowest = undefined;
     return out;
+  }
+
+  /** Running totals (cheap: no copy of the per-fingerprint figures). */
+  totals(): ComparisonTotals {
+    const h = this.latency;
+    const q = (p: number) => (h.totalCount ? h.getValueAtPercentile(p) : 0);
+    return {
+      ok: this.commands - this.targetErrors,
+      error: this.targetErrors,
+      skipped: this.skipped,
+      filtered: this.filtered,
+      errorsByCode: Object.fromEntries(this.errorsByCode),
+      slow: this.slowTotal,
+      latencyUs: {
+        "0.5": q(50),
+        "0.95": q(95),
+        "0.99": q(99),
+        "0.999": q(99.9),
+        "1": h.totalCount ? h.maxValue : 0,
+      },
+    };
   }
 
   fingerprints(): FingerprintReport[] {
@@ -250,6 +391,7 @@ export class Comparison {
       drift: extra.drift,
       lagMs: extra.lagMs,
       targetErrorsByCode: Object.fromEntries(this.errorsByCode),
+      slow: { thresholdMs: this.slowUs / 1000, count: this.slowTotal, slowest: [...this.slowest] },
       differences: {
         errors: sum((r) => r.errorDiffs.reduce((n, d) => n + d.count, 0)),
         affectedRows: sum((r) => r.affectedMismatches),
@@ -260,8 +402,45 @@ export class Comparison {
   }
 }
 
-const ms = (us: number) => (us / 1000).toFixed(2);
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 3)}...` : s);
+const sourceMs = (c: SlowCommand) => (c.sourceUs === undefined ? "-" : ms(c.sourceUs));
+
+/** The slow-command count and the slowest commands, for the text report. */
+function slowLines(s: ReplaySummary): string[] {
+  if (s.dryRun || s.slow.slowest.length === 0) return [];
+  return [
+    `slow commands (over ${s.slow.thresholdMs}ms on the target): ${s.slow.count}; the ${s.slow.slowest.length} slowest:`,
+    "   tgt ms    src ms  session:seq  fingerprint",
+    ...s.slow.slowest.map(
+      (c) =>
+        `${ms(c.targetUs).padStart(9)} ${sourceMs(c).padStart(9)}  ${`${c.session}:${c.seq}`.padEnd(11)}  ${clip(c.fingerprint, 80)}`,
+    ),
+  ];
+}
+
+const errorsText = (e: Record<string, number>) => {
+  const n = Object.values(e).reduce((a, b) => a + b, 0);
+  return n === 0 ? "0" : `${n} ${JSON.stringify(e)}`;
+};
+
+/** One progress line for people (no newline). */
+export function formatProgress(p: ReplayProgress): string {
+  const parts = [
+    `${p.commandsPerSecond.toFixed(0)} cmd/s`,
+    `p50/p95/p99 ${ms(p.p50Us)}/${ms(p.p95Us)}/${ms(p.p99Us)}ms`,
+    `errors ${errorsText(p.errorsByCode)} (total ${errorsText(p.errorsTotalByCode)})`,
+    `slow >${p.slowMs}ms ${p.slow} (total ${p.slowTotal})`,
+  ];
+  if (p.slowest) {
+    const c = p.slowest;
+    parts.push(
+      `slowest ${ms(c.targetUs)}ms (source ${sourceMs(c)}ms) session ${c.session} seq ${c.seq} ${clip(c.fingerprint, 60)}`,
+    );
+  }
+  parts.push(`sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}`, `lag ${p.lagMs.toFixed(0)}ms`);
+  if (p.behindCaptureMs !== undefined) parts.push(`behind capture ${(p.behindCaptureMs / 1000).toFixed(1)}s`);
+  if (p.uncommittedRecords !== undefined) parts.push(`uncommitted records ${p.uncommittedRecords}`);
+  return `replay ${(p.elapsedMs / 1000).toFixed(0)}s: ${parts.join(", ")}`;
+}
 
 /** The end report for people. */
 export function formatSummary(s: ReplaySummary): string {
@@ -274,6 +453,7 @@ export function formatSummary(s: ReplaySummary): string {
       : []),
     `drift mean ${ms(s.drift.meanUs)}ms max ${ms(s.drift.maxUs)}ms p99 ${ms(s.drift.p99Us)}ms; connection-limit lag ${s.lagMs.toFixed(0)}ms`,
     `differences: ${s.differences.errors} errors, ${s.differences.affectedRows} affected-row, ${s.differences.rows} result-row mismatches`,
+    ...slowLines(s),
     "",
     "count  src p50/p95/p99 ms        tgt p50/p95/p99 ms        err-diff aff-diff row-diff  t/s p50  fingerprint",
   ];
@@ -308,6 +488,18 @@ function planTable(s: ReplaySummary): string {
     )
     .join("\n");
   return `\n<h2>Plans (EXPLAIN of one sample)</h2>\n<table><tr><th>source plan</th><th>target plan</th><th>fingerprint</th></tr>\n${rows}\n</table>`;
+}
+
+/** The slowest commands on the target. */
+function slowTable(s: ReplaySummary): string {
+  if (s.dryRun) return "";
+  const rows = s.slow.slowest
+    .map(
+      (c) =>
+        `<tr${c.targetUs > s.slow.thresholdMs * 1000 ? ' class="diff"' : ""}><td>${ms(c.targetUs)}</td><td>${sourceMs(c)}</td><td>${c.session}</td><td>${c.seq}</td><td><code>${esc(c.fingerprint)}</code><br><small>${esc(clip(c.example, 200))}</small></td></tr>`,
+    )
+    .join("\n");
+  return `\n<h2>Slowest commands on the target</h2>\n<p>${s.slow.count} commands over ${s.slow.thresholdMs} ms (highlighted).</p>\n<table><tr><th>target ms</th><th>source ms</th><th>session</th><th>seq</th><th>fingerprint / statement</th></tr>\n${rows}\n</table>`;
 }
 
 /** A self-contained HTML page: the summary, a table, and SVG bars of p50/p99 latency by fingerprint. */
@@ -350,6 +542,6 @@ ${bars}
 <h2>Comparison</h2>
 <table><tr><th>count</th><th>source p50/p95/p99 ms</th><th>target p50/p95/p99 ms</th><th>errors differing</th><th>affected-row diffs</th><th>row-count diffs</th><th>p50 target/source</th><th>fingerprint</th></tr>
 ${rows}
-</table>${planTable(s)}</body></html>
+</table>${slowTable(s)}${planTable(s)}</body></html>
 `;
 }

@@ -4,8 +4,9 @@ import { type Command, CommanderError, Option } from "commander";
 import { SluiceError } from "../../core/errors.ts";
 import { redactUrl } from "../../core/url.ts";
 import { type BatchOptions, DEFAULT_BATCH } from "../../replay/batch.ts";
+import { exposeReplayMetrics } from "../../replay/metrics.ts";
 import { parseMapping, type ReplayFilters, type ReplayOptions, replaySessions } from "../../replay/player.ts";
-import { formatSummary, renderHtml } from "../../replay/report.ts";
+import { DEFAULT_SLOW_MS, formatProgress, formatSummary, renderHtml } from "../../replay/report.ts";
 import { parseSpeed, type SessionPlan, type Speed } from "../../replay/scheduler.ts";
 import {
   followStream,
@@ -39,6 +40,7 @@ interface ReplayCliOptions {
   json?: boolean;
   html?: string;
   progressInterval: number;
+  slowMs: number;
   follow?: boolean;
   commitInterval: number;
   commitBatch: number;
@@ -100,9 +102,20 @@ export function register(program: Command): void {
         .argParser(intOption("--max-connections")),
     )
     .addOption(
-      new Option("--progress-interval <seconds>", "progress line every N seconds on stderr (0: none)")
+      new Option(
+        "--progress-interval <seconds>",
+        "progress line every N seconds on stderr (0: none): commands/s, p50/p95/p99, errors by code, slow commands and the slowest, sessions, scheduling lag, with --follow the lag behind the capture; one JSON object a line with --json or --log-format json",
+      )
         .default(5)
         .argParser(intOption("--progress-interval")),
+    )
+    .addOption(
+      new Option(
+        "--slow-ms <ms>",
+        "a command slower than this on the target counts as slow (progress lines, end report, metrics)",
+      )
+        .default(DEFAULT_SLOW_MS)
+        .argParser(positiveInt("--slow-ms")),
     )
     .addOption(
       new Option(
@@ -131,7 +144,7 @@ export function register(program: Command): void {
     .option("--html <file>", "also write the report as a self-contained HTML page with charts")
     .action(
       action(async (o: ReplayCliOptions, cmd: Command) => {
-        const { logger } = await cliContext(cmd);
+        const { logger, logFormat } = await cliContext(cmd);
         if ((o.pcap === undefined) === (o.from === undefined))
           throw new SluiceError("USAGE_SOURCE", "give exactly one of --pcap FILE or --from URL", {
             hint: "sluice replay --pcap capture.pcap --target mysql://root@127.0.0.1:3307",
@@ -149,15 +162,18 @@ export function register(program: Command): void {
           userMap: parseMapping(o.userMap, "user"),
           filters,
           dryRun: Boolean(o.dryRun),
+          slowMs: o.slowMs,
           ...(o.explain ? { explain: o.source !== undefined ? { source: o.source } : {} } : {}),
         };
         if (o.progressInterval > 0 && !o.dryRun) {
           options.progressIntervalMs = o.progressInterval * 1000;
+          // For scripts: one JSON object per line with --json or --log-format json.
+          const json = o.json || logFormat === "json";
           options.onProgress = (p) =>
-            process.stderr.write(
-              `replay ${(p.elapsedMs / 1000).toFixed(0)}s: ${p.commandsPerSecond.toFixed(0)} cmd/s, p99 ${(p.p99Us / 1000).toFixed(2)}ms, errors ${JSON.stringify(p.errorsByCode)}, sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}, lag ${p.lagMs.toFixed(0)}ms\n`,
-            );
+            process.stderr.write(json ? `${JSON.stringify({ progress: p })}\n` : `${formatProgress(p)}\n`);
         }
+        // Read when --metrics-port is scraped.
+        if (!o.dryRun) options.onStatus = (read) => exposeReplayMetrics(read, Boolean(o.follow));
         const batch: BatchOptions = { intervalMs: o.commitInterval, maxCommands: o.commitBatch };
         let plans: SessionPlan[];
         let closeLog: (() => Promise<void>) | undefined;
@@ -172,6 +188,9 @@ export function register(program: Command): void {
           live = await followStream(log, o.stream, o.group, o.speed, batch);
           const l = live;
           options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
+          // head - committed, as `sluice stream info` shows it: one read of the log per progress line or scrape.
+          options.streamLag = async () =>
+            (await log.info(o.stream)).groups.find((g) => g.group === o.group)?.lag;
           const stop = () => void l.stop();
           process.once("SIGINT", stop);
           process.once("SIGTERM", stop);

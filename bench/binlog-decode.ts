@@ -8,7 +8,8 @@
  * - @vlasky/zongji (the Node peer), which can only read from a server: it replicates the same file
  *   from the same sandbox, from its first event to its last (so its figure includes the network
  *   hop on loopback, as every zongji user pays it).
- * The CLI runs twice: with its default (--jobs 1: one thread) and with one thread per core.
+ * The CLI runs twice: with its default --jobs for the file (one thread per core from 256 MiB, else
+ * one) and with the other choice.
  * Each tool runs N times; the best wall time and the best CPU time count (each the least of its runs).
  * Without --quick a larger run (x4 the rows) follows.
  */
@@ -21,6 +22,7 @@ import { decoderOptionsFor } from "../src/codecs/binlog/render.ts";
 import { JsonlSink, writeJsonLine } from "../src/codecs/binlog/rows-json/index.ts";
 import { type MariadbSandbox, startMariadb } from "../src/sandbox/index.ts";
 import { readBinlogFileBatches, readBinlogFiles } from "../src/sources/binlog-file.ts";
+import { defaultJobs } from "../src/sources/binlog-file-parallel.ts";
 import { compiledCli } from "./compile-cli.ts";
 import type { BenchModule } from "./types.ts";
 
@@ -238,13 +240,16 @@ async function measure(sb: MariadbSandbox, w: Workload, tag: string, runs: numbe
     cli === null ? "from source through tsx" : cli.endsWith("bundle.js") ? "compiled, bundled" : "compiled";
   const read = ["binlog", "read", "--format", "jsonl", "--no-progress"];
   const cores = availableParallelism();
+  const jobs = defaultJobs(bin.bytes);
+  // the default, and the other choice: one thread, or one per core
+  const other = jobs === 1 ? cores : 1;
   results.push({
-    tool: `sluice binlog read --format jsonl (${how}; default: --jobs 1)`,
+    tool: `sluice binlog read --format jsonl (${how}; default for this file: --jobs ${jobs})`,
     t: await best(runs, () => timeCli(cli, [...read, bin.path])),
   });
   results.push({
-    tool: `sluice binlog read --format jsonl --jobs ${cores} (${how}; one thread per core)`,
-    t: await best(runs, () => timeCli(cli, [...read, "--jobs", String(cores), bin.path])),
+    tool: `sluice binlog read --format jsonl --jobs ${other} (${how})`,
+    t: await best(runs, () => timeCli(cli, [...read, "--jobs", String(other), bin.path])),
   });
   results.push({
     tool: "Sluice library in-process (decode + JSON lines, as the CLI writes them, no start-up)",
@@ -285,8 +290,8 @@ async function measure(sb: MariadbSandbox, w: Workload, tag: string, runs: numbe
   const sluice = results[0]!.t.cpu;
   const library = results[2]!.t.cpu;
   const ref = results.find((r) => r.tool.startsWith("mariadb-binlog"))!.t;
-  const [single, perCore] = [results[0]!.t, results[1]!.t];
-  const goal = `Goal (\`sluice binlog read --format jsonl\` not slower than mariadb-binlog): wall time ${verdict(single.wall, ref.wall)} by default (--jobs 1), ${verdict(perCore.wall, ref.wall)} with --jobs ${cores}; CPU time ${verdict(single.cpu, ref.cpu)} by default, ${verdict(perCore.cpu, ref.cpu)} with --jobs ${cores}.`;
+  const [byDefault, alt] = [results[0]!.t, results[1]!.t];
+  const goal = `Goal (\`sluice binlog read --format jsonl\` not slower than mariadb-binlog): wall time ${verdict(byDefault.wall, ref.wall)} by default (--jobs ${jobs}), ${verdict(alt.wall, ref.wall)} with --jobs ${other}; CPU time ${verdict(byDefault.cpu, ref.cpu)} by default, ${verdict(alt.cpu, ref.cpu)} with --jobs ${other}.`;
   const rowsMd = results
     .map((r) =>
       Number.isNaN(r.t.cpu)
@@ -347,7 +352,7 @@ Binlog ${st!.File}: ${mib.toFixed(1)} MiB, a single INSERT ... SELECT of 1,000,0
 
 | tool | peak RSS |
 |---|---|
-| sluice binlog read --format jsonl (default: --jobs 1) | ${(sluice / 1024).toFixed(0)} MiB |
+| sluice binlog read --format jsonl (default for this file: --jobs ${defaultJobs(statSync(path).size)}) | ${(sluice / 1024).toFixed(0)} MiB |
 | sluice binlog read --format jsonl --jobs ${cores} | ${(perCore / 1024).toFixed(0)} MiB |
 | mariadb-binlog -v --base64-output=DECODE-ROWS | ${(ref / 1024).toFixed(0)} MiB |
 
@@ -383,7 +388,7 @@ const bench: BenchModule = {
       return {
         title: "Binlog decode: sluice binlog read vs mariadb-binlog and zongji",
         command: `npm run bench -- binlog-decode${quick ? " --quick" : ""}`,
-        markdown: `Each tool over the same binlog file, output discarded. The machine is shared (2 cores, other work running), so wall time is noisy: the best of N runs is shown for wall and for CPU time (each the least of its runs); throughput and ratios use CPU seconds (user + system, all threads) of the decoding process; for zongji that is the bench process decoding what the server sends (the server's own work is not counted). Sluice and mariadb-binlog read the file, zongji replicates it from the sandbox that wrote it (loopback). The Sluice CLI runs compiled and bundled as \`npm run build\` makes it (built by the bench into node_modules/.cache; through tsx if that build fails), start-up included; the library rows time the same code inside the bench process. The last two columns divide each tool's CPU time by Sluice's: above 1 means Sluice is cheaper.\n\nThe CLI runs with its default (--jobs 1: one thread) and with one thread per core (docs/binlog-output.md, "Several threads"). Threads cost CPU time (each compiles the decoder for itself, the main one walks the file to cut it): they can only shorten the wall time, and only with idle cores. Each case ends with a line that says whether the goal is met in wall time and in CPU time.\n\n${parts.join("\n")}`,
+        markdown: `Each tool over the same binlog file, output discarded. The machine is shared (2 cores, other work running), so wall time is noisy: the best of N runs is shown for wall and for CPU time (each the least of its runs); throughput and ratios use CPU seconds (user + system, all threads) of the decoding process; for zongji that is the bench process decoding what the server sends (the server's own work is not counted). Sluice and mariadb-binlog read the file, zongji replicates it from the sandbox that wrote it (loopback). The Sluice CLI runs compiled and bundled as \`npm run build\` makes it (built by the bench into node_modules/.cache; through tsx if that build fails), start-up included; the library rows time the same code inside the bench process. The last two columns divide each tool's CPU time by Sluice's: above 1 means Sluice is cheaper.\n\nThe CLI runs with its default --jobs for the file (one thread per core for 256 MiB and more, else one) and with the other choice (docs/binlog-output.md, "Several threads"). Threads cost CPU time (each compiles the decoder for itself, the main one walks the file to cut it): they can only shorten the wall time, and only with idle cores. Each case ends with a line that says whether the goal is met in wall time and in CPU time.\n\n${parts.join("\n")}`,
       };
     } finally {
       await sb.stop();

@@ -6,7 +6,7 @@ import { deferredRowsCodec, writeJsonLines } from "../../codecs/binlog/rows-json
 import { isSluiceError, messageOf } from "../../core/errors.ts";
 import type { Progress } from "../../core/progress.ts";
 import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
-import { renderBinlogFilesParallel } from "../../sources/binlog-file-parallel.ts";
+import { defaultJobs, renderBinlogFilesParallel } from "../../sources/binlog-file-parallel.ts";
 import type { SchemaResolver, TableMapAnnotator } from "../../sources/schema/index.ts";
 import { action, ExitCode, intOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
@@ -62,9 +62,8 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
     if (total >= PROGRESS_MIN_BYTES)
       progress = (await import("../../core/progress.ts")).createProgress("binlog read (bytes)", total);
     // --jobs N: the files decoded in chunks by N threads, written out in order (not while following,
-    // nor with a schema, which is looked up as the events come). One by default: measured on two
-    // cores, more threads cost more CPU time and saved no wall time (docs/benchmarks.md).
-    const jobs = opts.follow || schema ? 1 : (opts.jobs ?? 1);
+    // nor with a schema, which is looked up as the events come); by default one per core for big files
+    const jobs = opts.follow || schema ? 1 : (opts.jobs ?? defaultJobs(await totalSize(files)));
     if (jobs > 1) {
       const parallel = renderBinlogFilesParallel({
         files,
@@ -176,7 +175,7 @@ export function binlogCommand(program: Command): Command {
     .option("--json-errors", "print errors as one JSON object on stderr")
     .option(
       "--jobs <n>",
-      "threads decoding the files in chunks, output identical and in order (default 1; always 1 with --follow or --schema-from)",
+      "threads decoding the files in chunks, output identical and in order (default: one per core for 256 MiB of files and more, else 1; always 1 with --follow or --schema-from)",
       intOption("--jobs"),
     )
     .option(

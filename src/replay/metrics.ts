@@ -23,6 +23,7 @@ let source: (() => Promise<ReplayStatus>) | undefined;
 /** One read per scrape: every metric's collect() starts in the same turn of the event loop. */
 let reading: Promise<ReplayStatus> | undefined;
 let registered = false;
+const QUANTILES = ["0.5", "0.95", "0.99", "0.999", "1"];
 let registeredLive = false;
 
 function status(): Promise<ReplayStatus> | undefined {
@@ -112,7 +113,7 @@ export function exposeReplayMetrics(read: () => Promise<ReplayStatus>, live: boo
     async collect() {
       const s = await status();
       if (!s) return;
-      for (const [quantile, us] of Object.entries(s.latencyUs)) this.set({ quantile }, us / 1e6);
+      for (const quantile of QUANTILES) this.set({ quantile }, (s.latencyUs[quantile] ?? 0) / 1e6);
     },
   });
 }

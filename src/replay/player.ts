@@ -252,10 +252,10 @@ export async function replaySessions(
     const i = comparison.takeInterval();
     const b = await behind();
     options.onProgress?.({
-      elapsedMs: performance.now() - start,
+      elapsedMs: Math.round(performance.now() - start),
       intervalMs: every,
-      ...i,
       commandsPerSecond: (i.commands * 1000) / every,
+      ...i,
       slowMs,
       sessionsOpen,
       sessionsWaiting: slots.waiting,

@@ -241,8 +241,8 @@ export class Comparison {
         seq,
         fingerprint: fp,
         example: clip(example, 200),
-        targetUs: target.latencyUs,
-        sourceUs: source?.latencyUs,
+        targetUs: Math.round(target.latencyUs),
+        sourceUs: source && Math.round(source.latencyUs),
       };
       if (target.latencyUs > intervalMax) this.intervalSlowest = slow;
       if (target.latencyUs > last) {
@@ -436,7 +436,10 @@ export function formatProgress(p: ReplayProgress): string {
       `slowest ${ms(c.targetUs)}ms (source ${sourceMs(c)}ms) session ${c.session} seq ${c.seq} ${clip(c.fingerprint, 60)}`,
     );
   }
-  parts.push(`sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}`, `lag ${p.lagMs.toFixed(0)}ms`);
+  parts.push(
+    `sessions open ${p.sessionsOpen} waiting ${p.sessionsWaiting}`,
+    `scheduling lag ${p.lagMs.toFixed(0)}ms`,
+  );
   if (p.behindCaptureMs !== undefined) parts.push(`behind capture ${(p.behindCaptureMs / 1000).toFixed(1)}s`);
   if (p.uncommittedRecords !== undefined) parts.push(`uncommitted records ${p.uncommittedRecords}`);
   return `replay ${(p.elapsedMs / 1000).toFixed(0)}s: ${parts.join(", ")}`;

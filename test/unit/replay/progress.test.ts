@@ -154,11 +154,11 @@ test("the progress line names every figure", () => {
   };
   assert.equal(
     formatProgress(p),
-    'replay 10s: 20 cmd/s, p50/p95/p99 1.00/2.00/3.00ms, errors 2 {"1062":2} (total 3 {"1062":3}), slow >1000ms 1 (total 4), slowest 1500.00ms (source 0.80ms) session 3 seq 9 select ?, sessions open 2 waiting 0, lag 4ms, behind capture 2.5s, uncommitted records 17',
+    'replay 10s: 20 cmd/s, p50/p95/p99 1.00/2.00/3.00ms, errors 2 {"1062":2} (total 3 {"1062":3}), slow >1000ms 1 (total 4), slowest 1500.00ms (source 0.80ms) session 3 seq 9 select ?, sessions open 2 waiting 0, scheduling lag 4ms, behind capture 2.5s, uncommitted records 17',
   );
   const { behindCaptureMs: _, uncommittedRecords: __, ...quiet } = p;
   assert.equal(
     formatProgress({ ...quiet, slowest: undefined, errorsByCode: {}, errorsTotalByCode: {} }),
-    "replay 10s: 20 cmd/s, p50/p95/p99 1.00/2.00/3.00ms, errors 0 (total 0), slow >1000ms 1 (total 4), sessions open 2 waiting 0, lag 4ms",
+    "replay 10s: 20 cmd/s, p50/p95/p99 1.00/2.00/3.00ms, errors 0 (total 0), slow >1000ms 1 (total 4), sessions open 2 waiting 0, scheduling lag 4ms",
   );
 });

@@ -140,8 +140,20 @@ export function register(program: Command): void {
       "EXPLAIN one sample per SELECT fingerprint on the target and report plan differences",
     )
     .option("--source <url>", "with --explain: the source server (mysql://...) to EXPLAIN the samples on too")
-    .option("--json", "the end report as JSON on stdout")
+    .option("--json", "the end report as JSON on stdout, and the progress lines as JSON on stderr")
     .option("--html <file>", "also write the report as a self-contained HTML page with charts")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  sluice replay --pcap capture.pcap --port 3306 --target mysql://root@127.0.0.1:3307
+  sluice replay --pcap capture.pcap --target mysql://root@127.0.0.1:3307 --speed max --json --html report.html
+  sluice --metrics-port 9464 replay --from file:log.db --group live --follow --target mysql://root@127.0.0.1:3307 --slow-ms 200
+
+The end report adds the commands slower than --slow-ms and the 10 slowest. With --metrics-port,
+/metrics has sluice_replay_* (commands by outcome, errors by code, slow commands, sessions, scheduling
+lag, target latency quantiles; with --follow how far behind the capture). See docs/replay.md.`,
+    )
     .action(
       action(async (o: ReplayCliOptions, cmd: Command) => {
         const { logger, logFormat } = await cliContext(cmd);

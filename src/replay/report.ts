@@ -176,8 +176,6 @@ export class Comparison {
   private readonly errorsByCode = new Map<number, number>();
   private readonly intervalErrors = new Map<number, number>();
   private readonly interval = newHistogram();
-  /** Every target latency, for the quantiles of the metrics. */
-  private readonly latency = newHistogram();
   private intervalCommands = 0;
   private targetErrors = 0;
   private slowTotal = 0;
@@ -220,7 +218,6 @@ export class Comparison {
     this.intervalCommands++;
     const us = clampUs(target.latencyUs);
     this.interval.recordValue(us);
-    this.latency.recordValue(us);
     if (!target.ok) {
       this.targetErrors++;
       if (target.errno !== undefined) {
@@ -325,9 +322,11 @@ export class Comparison {
     return out;
   }
 
-  /** Running totals (cheap: no copy of the per-fingerprint figures). */
+  /** Running totals; the latency quantiles merge the fingerprints' histograms (for a scrape, not per command). */
   totals(): ComparisonTotals {
-    const h = this.latency;
+    // The fingerprints' histograms merged when read, rather than one more record per command.
+    const h = newHistogram();
+    for (const s of this.byFingerprint.values()) h.add(s.target);
     const q = (p: number) => (h.totalCount ? h.getValueAtPercentile(p) : 0);
     return {
       ok: this.commands - this.targetErrors,

@@ -41,6 +41,27 @@ test("interval percentiles from known latencies (1..1000 ms)", () => {
   assert.deepEqual([next.commands, next.p50Us, next.p95Us, next.p99Us], [0, 0, 0, 0]);
 });
 
+test("the running latency quantiles (metrics) cover every fingerprint and every interval", () => {
+  const c = new Comparison();
+  for (let i = 1; i <= 1000; i++) {
+    c.record(i % 2 ? "odd" : "even", "x", undefined, ok(i * 1000));
+    if (i % 100 === 0) c.takeInterval();
+  }
+  const q = c.totals().latencyUs;
+  near(q["0.5"] ?? 0, 500_000);
+  near(q["0.95"] ?? 0, 950_000);
+  near(q["0.99"] ?? 0, 990_000);
+  near(q["0.999"] ?? 0, 999_000);
+  near(q["1"] ?? 0, 1_000_000);
+  assert.deepEqual(new Comparison().totals().latencyUs, {
+    "0.5": 0,
+    "0.95": 0,
+    "0.99": 0,
+    "0.999": 0,
+    "1": 0,
+  });
+});
+
 test("errors by code in the interval and in total", () => {
   const c = new Comparison();
   c.record("a", "a", undefined, err(1062));

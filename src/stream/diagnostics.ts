@@ -61,7 +61,11 @@ export function logStreamConnectionEvents(logger: EventLogger): () => void {
       case "retry":
         logger.warn(
           { ...e, hint: "start the broker or restore the network; nothing is lost while it retries" },
-          `cannot reconnect to ${where} (attempt ${e.attempt}): ${e.reason}; next try in ${seconds(e.nextDelayMs)}, giving up in ${seconds(e.remainingMs)}`,
+          `cannot reconnect to ${where} (attempt ${e.attempt}): ${e.reason}; ${
+            e.remainingMs > 0
+              ? `next try in ${seconds(Math.min(e.nextDelayMs, e.remainingMs))}, giving up in ${seconds(e.remainingMs)}`
+              : "no time left for another try"
+          }`,
         );
         return;
       case "reconnected":

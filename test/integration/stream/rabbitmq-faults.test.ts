@@ -52,11 +52,14 @@ test("a wrong password is refused with a clear error that hides the password", a
   });
 });
 
-test("when the broker goes away, a blocking producer fails and never claims an unwritten record", async () => {
+test("when the broker stays away past the reconnect budget, a blocking producer fails and never claims an unwritten record", async () => {
   const { port, cut } = await relay();
   const stream = uniqueStream("lost");
   cleanup.push(stream);
-  const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${port}`);
+  // The relay stays cut: the adapter's reconnect attempts are refused until its budget (1s) is spent.
+  const log = await openStreamLog(
+    `amqp://guest:guest@127.0.0.1:${port}?reconnect=1s&backoff_min=100ms&backoff_max=200ms`,
+  );
   const producer = await log.producer(stream, { policy: "block", maxBatch: 50 });
   const consumer = await log.consumer(stream, "g");
   const dropping = await log.producer(stream, { policy: "drop" });

@@ -202,7 +202,7 @@ function replayFigures(out: string) {
       out,
     );
   const diffs = /differences: (\d+) errors, (\d+) affected-row, (\d+) result-row mismatches/.exec(out);
-  const drift = /drift mean ([\d.]+)ms max ([\d.]+)ms/.exec(out);
+  const drift = /drift mean (-?[\d.]+)ms max (-?[\d.]+)ms/.exec(out);
   if (!head || !diffs || !drift)
     throw new SluiceError("DEMO_STEP_FAILED", "sluice replay printed no summary", { hint: DEMO_LOG_HINT });
   const errnos = [...out.matchAll(/errno source (\w+) -> target (\w+): (\d+)/g)].map((m) => ({

@@ -2,12 +2,12 @@
 // broker cannot be stopped by a test, so the connection runs through a TCP relay on 127.0.0.1 that
 // the test cuts: to the client this is exactly a broker that vanished.
 import assert from "node:assert/strict";
-import { createServer, type Socket, connect as tcpConnect } from "node:net";
 import { after, test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StreamRecord } from "../../../src/stream/types.ts";
 import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
+import { relay } from "./tcp-relay.ts";
 
 const BROKER = "amqp://guest:guest@127.0.0.1:5672";
 const cleanup: string[] = [];
@@ -16,30 +16,6 @@ after(async () => {
   for (const s of cleanup) await log.deleteStream(s).catch(() => {});
   await log.close();
 });
-
-async function relay(): Promise<{ port: number; cut: () => void }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = tcpConnect(5672, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    port,
-    cut: () => {
-      server.close();
-      for (const s of sockets) s.destroy();
-    },
-  };
-}
 
 test("a wrong password is refused with a clear error that hides the password", async () => {
   await assert.rejects(openStreamLog("amqp://guest:wrong-s3cret@127.0.0.1:5672/x"), (e: unknown) => {
@@ -53,7 +29,7 @@ test("a wrong password is refused with a clear error that hides the password", a
 });
 
 test("when the broker stays away past the reconnect budget, a blocking producer fails and never claims an unwritten record", async () => {
-  const { port, cut } = await relay();
+  const { port, close: cut } = await relay("127.0.0.1", 5672);
   const stream = uniqueStream("lost");
   cleanup.push(stream);
   // The relay stays cut: the adapter's reconnect attempts are refused until its budget (1s) is spent.

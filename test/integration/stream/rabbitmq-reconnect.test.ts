@@ -6,7 +6,6 @@
 //   injector for a network failure (a broker that vanished, then a broker that refuses connections).
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { after, test } from "node:test";
 import { promisify } from "node:util";
 import { isSluiceError } from "../../../src/core/errors.ts";
@@ -15,6 +14,7 @@ import { type StreamConnectionEvent, streamConnectionChannel } from "../../../sr
 import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StoredRecord, StreamLog, StreamRecord } from "../../../src/stream/types.ts";
 import { rec, seqOf, uniqueStream } from "./conformance.ts";
+import { relay } from "./tcp-relay.ts";
 
 const run = promisify(execFile);
 const broker = await localBroker("rabbitmq");
@@ -67,49 +67,6 @@ async function closeConnectionsNamed(name: string): Promise<number> {
 /** Waits until `check` holds, polling (no timing in assertions: the test timeout bounds it). */
 async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 5));
-}
-
-/**
- * The network-failure fault injector: a TCP relay to the broker. `cut` drops every connection and
- * refuses new ones (reset at once) until `restore`.
- */
-async function relay(): Promise<{ port: number; cut: () => void; restore: () => void; close: () => void }> {
-  const sockets = new Set<Socket>();
-  let down = false;
-  const server: Server = createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = tcpConnect(broker.port, broker.host);
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  const cut = () => {
-    down = true;
-    for (const s of sockets) s.destroy();
-  };
-  return {
-    port,
-    cut,
-    restore: () => {
-      down = false;
-    },
-    close: () => {
-      cut();
-      server.close();
-    },
-  };
 }
 
 /** Everything in the stream read by one consumer session (which drops re-sent copies). */
@@ -233,7 +190,7 @@ test("a blocking producer whose connection is closed twice by the broker loses n
 });
 
 test("a drop-policy producer across a network cut: what it accepted is written or counted, nothing else", async (t) => {
-  const net = await relay();
+  const net = await relay(broker.host, broker.port);
   const stream = fresh("reconnect-drop");
   const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${net.port}?${FAST}`);
   const producer = await log.producer(stream, { policy: "drop", maxQueuedRecords: 500, maxBatch: 50 });
@@ -326,7 +283,7 @@ test("a consumer group reads on across forced closes without a gap or a repeat, 
 });
 
 test("a broker away longer than the budget: errors name the broker, stream and checkpoint; the checkpoint stays", async () => {
-  const net = await relay();
+  const net = await relay(broker.host, broker.port);
   const stream = fresh("reconnect-gone");
   const url = `amqp://guest:guest@127.0.0.1:${net.port}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`;
   const log = await openStreamLog(url);
@@ -373,7 +330,7 @@ test("a broker away longer than the budget: errors name the broker, stream and c
 });
 
 test("`sluice stream tail -f --group` exits non-zero when the broker stays away, its commit intact", async () => {
-  const net = await relay();
+  const net = await relay(broker.host, broker.port);
   const stream = fresh("reconnect-cli");
   const writer = await openStreamLog(BROKER);
   await (await writer.producer(stream)).append(Array.from({ length: 50 }, (_, i) => rec("k", i)));

@@ -76,8 +76,8 @@ export const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 /**
  * Threads for a read of `bytes` when none are asked for: one per core (at most 8) for 256 MiB and
  * more, else 1. Each thread compiles the decoder for itself and the main one also walks the file,
- * so threads cost CPU time; measured on two cores, they shortened the wall time of a 650 MiB binlog
- * (1.1 s against 1.6 s) but not of a 160 MiB one (docs/benchmarks.md).
+ * so threads cost CPU time; measured on two cores, they shortened the wall time of a 649 MiB binlog
+ * (1.10 s against 1.31 s) but not of a 162 MiB one (docs/benchmarks.md).
  */
 export function defaultJobs(bytes: number): number {
   return bytes >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), 8) : 1;

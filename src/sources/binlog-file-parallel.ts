@@ -1,11 +1,12 @@
 /**
- * Binlog files decoded and rendered (JSON lines or text) by worker threads, the output in file
+ * Binlog files decoded and rendered (JSON lines or text) by several threads, the output in file
  * order and byte for byte that of the sequential read (readBinlogFileBatches + renderEvents).
  *
  * The main thread walks the events (their headers; it decodes only the few events the next ones
  * depend on: FORMAT_DESCRIPTION, TABLE_MAP, GTID, QUERY, XID...) and cuts the file every few MiB at
  * an event boundary, even inside a transaction: each chunk carries the decoder's state at its start
- * (binlog-file-chunks.ts). Workers render chunks; the main thread hands their bytes out in order,
+ * (binlog-file-chunks.ts). Workers render chunks, and the main thread those no worker is free for;
+ * it hands their bytes out in order,
  * with a bounded number of chunks in flight (memory stays bounded whatever the transaction size,
  * and a slow reader holds everything back). Where the walk cannot go on (damage, an unreadable
  * file, encryption), or a worker fails on a chunk, the rest is read sequentially from the start of
@@ -57,7 +58,7 @@ export interface ParallelReadOptions {
   chunkBytes?: number;
   /** Every chunk to a worker (queued while it loads), none rendered in this thread: for tests of the worker path. */
   onlyWorkers?: boolean;
-  /** Counted as the read goes (for tests and SLUICE_DEBUG). */
+  /** Counted as the read goes (for tests). */
   stats?: ParallelReadStats;
 }
 

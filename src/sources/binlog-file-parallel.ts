@@ -6,9 +6,8 @@
  * depend on: FORMAT_DESCRIPTION, TABLE_MAP, GTID, QUERY, XID...) and cuts the file every few MiB at
  * an event boundary, even inside a transaction: each chunk carries the decoder's state at its start
  * (binlog-file-chunks.ts). Workers render chunks, and the main thread those no worker is free for;
- * it hands their bytes out in order,
- * with a bounded number of chunks in flight (memory stays bounded whatever the transaction size,
- * and a slow reader holds everything back). Where the walk cannot go on (damage, an unreadable
+ * it hands their bytes out in order, with a bounded number of chunks in flight (memory stays
+ * bounded whatever the transaction size, and a slow reader holds everything back). Where the walk cannot go on (damage, an unreadable
  * file, encryption), or a worker fails on a chunk, the rest is read sequentially from the start of
  * that chunk: the lines before the damage, then the same error at the same offset.
  */

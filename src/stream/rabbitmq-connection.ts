@@ -95,6 +95,7 @@ export class RabbitConnection {
     this.upListeners.add(listener);
   }
 
+  /** Called once the connection is finished: failed for good, or closed. */
   onFailed(listener: (e: SluiceError) => void): void {
     this.failListeners.add(listener);
   }
@@ -105,7 +106,10 @@ export class RabbitConnection {
     this.state = "closed";
     this.conn = undefined;
     this.cancelSleep?.();
-    for (const w of this.waiters.splice(0)) w.reject(closedError(this.url));
+    const closed = closedError(this.url);
+    for (const w of this.waiters.splice(0)) w.reject(closed);
+    // Whatever still waits for a confirm now never gets one.
+    for (const l of this.failListeners) l(closed);
     await conn?.close().catch(() => {});
   }
 

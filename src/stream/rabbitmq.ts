@@ -17,12 +17,18 @@
  *   another reader of the same group can briefly see nothing; loadCommitted retries for that.
  * - Listing groups: a classic queue `sluice-groups:<stream>` receives a group's name on its first
  *   commit from each process; listing reads and requeues it.
- * - The head offset: there is no query for it, so `bounds` consumes from `last` (which starts at the
- *   last chunk) and takes the highest offset that arrives before a short quiet period; `first` is the
- *   first offset delivered from `first`. Both are exact unless the broker stalls mid-chunk for longer
- *   than the quiet period, and are only used for info and lag.
+ * - The head offset: AMQP 0-9-1 cannot ask for it. On 3.10 queue.declare-ok counts 0 messages for a
+ *   stream queue, basic.get is refused (540 NOT_IMPLEMENTED, which closes the connection), and a
+ *   consumer attached at `last` gets the last chunk and then simply waits for more: no frame marks the
+ *   end of the chunk. So `bounds` consumes from `last` and takes the highest offset that arrives
+ *   before a short quiet period; `first` is the first offset delivered from `first`. Both are exact
+ *   unless the broker stalls mid-chunk for longer than the quiet period, and are only used for info
+ *   and lag, never for what is delivered or committed (docs/stream-log.md says where exact values are).
+ * - Reconnecting: the connection (rabbitmq-connection.ts) comes back by itself within a budget; the
+ *   publisher (rabbitmq-publisher.ts) sends again what was unconfirmed at the loss; readers
+ *   (rabbitmq-reader.ts) subscribe again after the last record they handed out.
  * Records: the key travels in the `sluice-key` header, the timestamp in the AMQP timestamp property
- * (milliseconds), user headers as further headers.
+ * (milliseconds), user headers as further headers, the producer's record id in the AMQP message-id.
  */
 import { messageOf, SluiceError } from "../core/errors.ts";
 import {

@@ -6,6 +6,7 @@
  * damaged copies of them, several files in one read, and start/stop positions.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -212,5 +213,29 @@ describe("chunked read = sequential read, fast-check", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("sluice binlog read --jobs 2 prints what --jobs 1 prints (the CLI, from source)", () => {
+  const BIN = new URL("../../../bin/sluice.js", import.meta.url).pathname;
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, "binlog", "read", "--no-progress", ...args], {
+      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
+      maxBuffer: 1 << 28,
+    });
+
+  test("several fixtures in one read, and a damaged one: stdout, stderr and exit code", () => {
+    const whole = fixtureNames()
+      .filter((n) => DAMAGED[n] === undefined)
+      .slice(0, 12)
+      .map((n) => FIXTURES + n);
+    for (const files of [whole, [`${FIXTURES}corrupt-relay-bin.000624`]]) {
+      const one = cli(["--jobs", "1", ...files]);
+      const two = cli(["--jobs", "2", ...files]);
+      assert.ok(one.stdout.length > 1000, "lines printed");
+      assert.ok(two.stdout.equals(one.stdout), "stdout");
+      assert.equal(two.stderr.toString(), one.stderr.toString());
+      assert.equal(two.status, one.status);
+    }
   });
 });

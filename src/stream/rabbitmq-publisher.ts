@@ -24,13 +24,29 @@ export interface PublishRequest {
   key?: string;
 }
 
-interface Pending extends PublishRequest {
+/** The messages of one `publish` call: settled once, when the last is confirmed or the first fails. */
+export interface PublishBatch {
+  readonly done: Promise<void>;
+  /** Messages not confirmed (yet). */
+  remaining: number;
+}
+
+interface Batch extends PublishBatch {
+  settled: boolean;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+interface Pending {
   seq: number;
+  queue: string;
+  content: Buffer;
+  options: amqp.Options.Publish;
+  key: string | undefined;
   /** The channel generation it was last sent on; 0 = not sent yet. */
   sentOn: number;
   returned: boolean;
-  resolve: () => void;
-  reject: (e: unknown) => void;
+  batch: Batch;
 }
 
 interface PublishChannel {
@@ -67,33 +83,45 @@ export class ConfirmPublisher {
     connection.unconfirmed = () => this.sentUnconfirmed();
     connection.onUp(() => this.kick());
     connection.onFailed((e) => {
-      for (const p of this.pending.values()) p.reject(e);
+      for (const p of this.pending.values()) fail(p.batch, e);
       this.pending.clear();
     });
   }
 
-  /** Resolves when the broker confirmed the message, however many connections that takes. */
-  publish(req: PublishRequest): Promise<void> {
-    const seq = this.nextSeq++;
-    const done = new Promise<void>((resolve, reject) => {
-      const options = { ...req.options, messageId: `${this.producerId}:${seq}` };
-      this.pending.set(seq, { ...req, options, seq, sentOn: 0, returned: false, resolve, reject });
+  /**
+   * Publishes `reqs` in order (their options get the message id); `done` resolves when the broker
+   * confirmed every one, however many connections that takes. One promise per call, not per message:
+   * this is the hot path of every append.
+   */
+  publish(reqs: readonly PublishRequest[]): PublishBatch {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
-    // A caller awaiting several publishes reports the first failure; the others are expected.
-    done.catch(() => {});
+    const batch: Batch = { done, remaining: reqs.length, settled: false, resolve, reject };
+    if (reqs.length === 0) resolve();
+    for (const req of reqs) {
+      const seq = this.nextSeq++;
+      req.options.messageId = `${this.producerId}:${seq}`;
+      this.pending.set(seq, {
+        seq,
+        queue: req.queue,
+        content: req.content,
+        options: req.options,
+        key: req.key,
+        sentOn: 0,
+        returned: false,
+        batch,
+      });
+    }
     this.kick();
-    return done;
+    return batch;
   }
 
   confirmed(queue: string): ConfirmedSoFar {
     return this.confirmedByQueue.get(queue) ?? { count: 0, lastId: undefined, lastKey: undefined };
-  }
-
-  /** Messages of `queue` waiting for a confirm (sent or not). */
-  unconfirmedOf(queue: string): number {
-    let n = 0;
-    for (const p of this.pending.values()) if (p.queue === queue) n++;
-    return n;
   }
 
   private sentUnconfirmed(): number {
@@ -156,15 +184,22 @@ export class ConfirmPublisher {
     if (err && (err as Error).message === "channel closed") return;
     this.pending.delete(p.seq);
     if (err || p.returned) {
-      p.reject(err ?? new ReturnedError(p.queue));
+      fail(p.batch, err ?? new ReturnedError(p.queue));
       return;
     }
-    const c = this.confirmedByQueue.get(p.queue) ?? { count: 0, lastId: undefined, lastKey: undefined };
+    let c = this.confirmedByQueue.get(p.queue);
+    if (!c) {
+      c = { count: 0, lastId: undefined, lastKey: undefined };
+      this.confirmedByQueue.set(p.queue, c);
+    }
     c.count++;
-    c.lastId = String(p.options.messageId);
+    c.lastId = p.options.messageId;
     c.lastKey = p.key;
-    this.confirmedByQueue.set(p.queue, c);
-    p.resolve();
+    const batch = p.batch;
+    if (--batch.remaining === 0 && !batch.settled) {
+      batch.settled = true;
+      batch.resolve();
+    }
   }
 
   private openChannel(conn: ChannelModel): Promise<PublishChannel> {
@@ -208,7 +243,7 @@ export class ConfirmPublisher {
     for (const p of [...this.pending.values()]) {
       if (p.sentOn !== pub.gen) continue;
       this.pending.delete(p.seq);
-      p.reject(new Error("the broker closed the publish channel"));
+      fail(p.batch, new Error("the broker closed the publish channel"));
     }
     this.kick();
   }
@@ -217,9 +252,15 @@ export class ConfirmPublisher {
     for (const p of [...this.pending.values()]) {
       if (p.sentOn === this.channel?.gen) continue;
       this.pending.delete(p.seq);
-      p.reject(e);
+      fail(p.batch, e);
     }
   }
+}
+
+function fail(batch: Batch, e: unknown): void {
+  if (batch.settled) return;
+  batch.settled = true;
+  batch.reject(e);
 }
 
 function drained(ch: ConfirmChannel): Promise<void> {

@@ -56,7 +56,9 @@ export class StreamQueueReader implements RecordReader {
   private wake: (() => void) | undefined;
   private fatal: SluiceError | undefined;
   private open = true;
+  /** The highest sequence handed out per producer id, to drop copies sent again after a reconnect. */
   private readonly seen = new Map<string, number>();
+  private lastProducer: string | undefined;
 
   constructor(
     private readonly ctx: ReaderContext,
@@ -230,14 +232,20 @@ export class StreamQueueReader implements RecordReader {
     const rec = toRecord(msg);
     if (this.expected !== undefined && rec.offset < this.expected) return undefined;
     this.expected = rec.offset + 1;
-    const [producer, seqText] = rec.id?.split(":") ?? [];
-    if (producer && seqText) {
-      const seq = Number(seqText);
+    const id = rec.id;
+    const colon = id === undefined ? -1 : id.indexOf(":");
+    if (id !== undefined && colon > 0) {
+      const producer = id.slice(0, colon);
+      const seq = Number(id.slice(colon + 1));
       const highest = this.seen.get(producer);
       if (highest !== undefined && seq <= highest) return undefined;
-      this.seen.delete(producer); // re-inserted last: the map drops the producer read least recently
+      if (highest === undefined || producer !== this.lastProducer) {
+        // Re-inserted last: the map drops the producer read least recently.
+        this.seen.delete(producer);
+        if (this.seen.size >= MAX_PRODUCERS_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
+        this.lastProducer = producer;
+      }
       this.seen.set(producer, seq);
-      if (this.seen.size > MAX_PRODUCERS_REMEMBERED) this.seen.delete(this.seen.keys().next().value!);
     }
     return rec;
   }

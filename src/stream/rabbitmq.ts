@@ -37,7 +37,7 @@ import {
   RabbitConnection,
   type RabbitTarget,
 } from "./rabbitmq-connection.ts";
-import { ConfirmPublisher, ReturnedError } from "./rabbitmq-publisher.ts";
+import { ConfirmPublisher, type PublishRequest, ReturnedError } from "./rabbitmq-publisher.ts";
 import {
   FIRST_RECORD_WAIT_MS,
   isAmqpCode,
@@ -224,28 +224,20 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
    */
   async write(stream: string, records: readonly StreamRecord[]): Promise<void> {
     this.live();
-    const confirms = records.map((r) => {
-      const headers: Record<string, string> = { ...r.headers, [KEY_HEADER]: r.key };
-      const content = Buffer.isBuffer(r.value)
-        ? r.value
-        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
-      return this.publisher.publish({
+    const batch = this.publisher.publish(
+      records.map((r) => ({
         queue: stream,
-        content,
-        options: { headers, timestamp: r.timestamp, mandatory: true },
+        content: Buffer.isBuffer(r.value)
+          ? r.value
+          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        options: { headers: { ...r.headers, [KEY_HEADER]: r.key }, timestamp: r.timestamp, mandatory: true },
         key: r.key,
-      });
-    });
-    let confirmed = 0;
-    for (const c of confirms)
-      void c.then(
-        () => confirmed++,
-        () => {},
-      );
+      })),
+    );
     try {
-      await Promise.all(confirms);
+      await batch.done;
     } catch (e) {
-      throw this.appendError(e, stream, records.length - confirmed);
+      throw this.appendError(e, stream, batch.remaining);
     }
   }
 
@@ -296,14 +288,12 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
       }
       // Through the confirming publisher: a commit unconfirmed at a disconnect is sent again, in order,
       // so the queue's one message is the latest commit.
-      const sends: Promise<void>[] = [];
-      const publish = (q: string, body: string) =>
-        sends.push(
-          this.publisher.publish({ queue: q, content: Buffer.from(body), options: { persistent: true } }),
-        );
-      if (!this.registeredGroups.has(queue)) publish(groupsQueue(stream), group);
-      publish(queue, String(offset));
-      await Promise.all(sends);
+      const persistent = { persistent: true };
+      const sends: PublishRequest[] = [];
+      if (!this.registeredGroups.has(queue))
+        sends.push({ queue: groupsQueue(stream), content: Buffer.from(group), options: { ...persistent } });
+      sends.push({ queue, content: Buffer.from(String(offset)), options: { ...persistent } });
+      await this.publisher.publish(sends).done;
       this.registeredGroups.add(queue);
     } catch (e) {
       const before = this.committedHere.get(stream)?.get(group);

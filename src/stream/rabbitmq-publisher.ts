@@ -165,8 +165,11 @@ export class ConfirmPublisher {
               this.settle(p, pub.gen, err),
             );
           } catch {
-            p.sentOn = 0; // the channel closed under us: sent again on the next one
-            break;
+            // The channel closed under us: sent again on the next one, which the channel's 'close'
+            // (or the reconnect) asks for; retrying here could spin without ever yielding to I/O.
+            p.sentOn = 0;
+            if (this.channel === pub) this.channel = undefined;
+            return;
           }
           if (!flowing) await drained(pub.ch);
         }

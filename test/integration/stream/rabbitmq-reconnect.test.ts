@@ -282,6 +282,34 @@ test("a consumer group reads on across forced closes without a gap or a repeat, 
   await writer.close();
 });
 
+test("an idle consumer whose connection is closed gets what others appended meanwhile, from where it was", async () => {
+  const stream = fresh("reconnect-idle");
+  const writer = await openStreamLog(BROKER);
+  const p = await writer.producer(stream);
+  await p.append(Array.from({ length: 100 }, (_, i) => rec("k", i)));
+  const name = `sluice-test-idle-${process.pid}-${Date.now()}`;
+  const log = await openStreamLog(`${BROKER}?${FAST}&name=${name}`);
+  const c = await log.consumer(stream, "g");
+  const offsets: number[] = [];
+  while (offsets.length < 100)
+    offsets.push(...(await c.read({ max: 100, waitMs: 1000 })).map((r) => r.offset));
+  await c.commit(99);
+  // Waiting for records when the connection goes; the records come from another connection meanwhile.
+  const waiting = c.read({ max: 100, waitMs: 30_000 });
+  assert.ok((await closeConnectionsNamed(name)) >= 1);
+  await p.append(Array.from({ length: 100 }, (_, i) => rec("k", 100 + i)));
+  offsets.push(...(await waiting).map((r) => r.offset));
+  while (offsets.length < 200)
+    offsets.push(...(await c.read({ max: 100, waitMs: 1000 })).map((r) => r.offset));
+  assert.deepEqual(
+    offsets,
+    Array.from({ length: 200 }, (_, i) => i),
+  );
+  assert.equal(reconnects(name).length, 1);
+  await log.close();
+  await writer.close();
+});
+
 test("a broker away longer than the budget: errors name the broker, stream and checkpoint; the checkpoint stays", async () => {
   const net = await relay(broker.host, broker.port);
   const stream = fresh("reconnect-gone");

@@ -198,9 +198,23 @@ const sourceAnswer = (c: PlannedCommand): Answer | undefined =>
     latencyUs: c.response.latencyUs,
   };
 
-/** Prepares count apart from executions: `prepare <fingerprint>`; commands without SQL by their kind. */
-const fingerprintOf = (kind: string, sql: string | undefined) =>
-  sql === undefined ? kind : kind === "stmt_prepare" ? `prepare ${fingerprint(sql)}` : fingerprint(sql);
+/**
+ * A function of a statement's text, remembered by text: a prepared statement's executions all have its
+ * SQL, so they are fingerprinted (and classified) once, not once each. The memory is emptied when it
+ * holds `max` texts (statements with literals in them seldom repeat).
+ */
+export function memoBySql<T>(f: (sql: string) => T, max = 10_000): (sql: string) => T {
+  const known = new Map<string, T>();
+  return (sql) => {
+    let v = known.get(sql);
+    if (v === undefined) {
+      if (known.size >= max) known.clear();
+      v = f(sql);
+      known.set(sql, v);
+    }
+    return v;
+  };
+}
 
 /**
  * Plays session plans against the target: one connection per session, each session's commands in
@@ -217,6 +231,15 @@ export async function replaySessions(
   const drift = new DriftMeter();
   const slots = new Slots(options.maxConnections ?? 100);
   const filters = options.filters ?? {};
+  const fingerprintSql = memoBySql(fingerprint);
+  const readOnlySql = memoBySql(isReadOnlyStatement);
+  /** Prepares count apart from executions: `prepare <fingerprint>`; commands without SQL by their kind. */
+  const fingerprintOf = (kind: string, sql: string | undefined) =>
+    sql === undefined
+      ? kind
+      : kind === "stmt_prepare"
+        ? `prepare ${fingerprintSql(sql)}`
+        : fingerprintSql(sql);
   const start = performance.now();
   const elapsedUs = () => (performance.now() - start) * 1000;
   let lagMs = 0;
@@ -290,8 +313,8 @@ export async function replaySessions(
       if (filters.databases && (db === undefined || !filters.databases.includes(db))) return false;
       if (!isStatement) return undefined;
       if (sql === undefined) return false;
-      if (filters.readOnly && !isReadOnlyStatement(sql)) return false;
-      if (filters.fingerprint && !filters.fingerprint.test(fingerprint(sql))) return false;
+      if (filters.readOnly && !readOnlySql(sql)) return false;
+      if (filters.fingerprint && !filters.fingerprint.test(fingerprintSql(sql))) return false;
       return sql;
     };
     if (options.dryRun) {
@@ -333,6 +356,9 @@ export async function replaySessions(
           // LOAD DATA LOCAL INFILE: the file's content is not replayed; an empty file is sent, so the
           // statement runs and its affected rows show as a difference instead of failing the replay.
           infileStreamFactory: () => Readable.from([]),
+          // No stack trace captured per call (an Error.captureStackTrace per command): an error's errno
+          // and message are all the replay uses.
+          trace: false,
           supportBigNumbers: true,
           bigNumberStrings: true,
         });
@@ -381,7 +407,9 @@ export async function replaySessions(
             comparison.filtered++;
             continue;
           }
-          await sleep(waitMs(c.plannedUs, elapsedUs()));
+          // Awaited only when there is something to wait for (at max speed, mostly not): no turn per command.
+          const wait = waitMs(c.plannedUs, elapsedUs());
+          if (wait > 0) await sleep(wait);
           if (options.speed !== "max") {
             const d = drift.record(c.plannedUs, elapsedUs());
             lastLagMs = Math.max(0, d / 1000);
@@ -495,7 +523,8 @@ export async function replaySessions(
           outcome.executed.push(cmd);
           comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer, plan.session, cmd.seq);
         } finally {
-          await doneWith(c);
+          const written = doneWith(c);
+          if (written) await written;
         }
         if (quit) break;
       }

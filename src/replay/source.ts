@@ -6,6 +6,12 @@ import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
 import { followCommand, noteVariables } from "./session-state.ts";
 
+/** A record's value as text, read in place (Buffer.from of a Uint8Array would copy its bytes first). */
+const textOf = (v: Uint8Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("utf8");
+
+/** The session event a capture record holds. */
+const eventOf = (v: Uint8Array): SessionEvent => JSON.parse(textOf(v)) as SessionEvent;
+
 /** Plans from a saved capture file. */
 export async function plansFromPcap(
   file: string,
@@ -35,7 +41,7 @@ export async function plansFromStream(
       const batch = await consumer.read({ max: 5000 });
       if (batch.length === 0) break;
       for (const r of batch) {
-        s.add(JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent, r.offset);
+        s.add(eventOf(r.value), r.offset);
         lastOffset = r.offset;
       }
     }
@@ -90,7 +96,7 @@ export async function sessionStates(
     for (const r of batch) {
       if (r.offset > until) return states;
       from = r.offset + 1;
-      const e = JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent;
+      const e = eventOf(r.value);
       if (e.type === "connect") states.set(e.session, { db: e.db, statements: new Map() });
       else if (e.type === "close") states.delete(e.session);
       else if (e.type === "command") {
@@ -263,7 +269,7 @@ export class ReplayJournal {
         const read = await log.read(name, from, { max: 5000 });
         if (read.length === 0) break;
         for (const r of read) {
-          for (const text of Buffer.from(r.value).toString("utf8").split(",")) {
+          for (const text of textOf(r.value).split(",")) {
             const offset = Number(text);
             if (offset > committed) done.add(offset);
           }
@@ -425,7 +431,7 @@ export async function followStream(
     while (!ended) {
       const records = await consumer.read({ max: 5000, waitMs: 200 });
       for (const r of records) {
-        const e = JSON.parse(Buffer.from(r.value).toString("utf8")) as SessionEvent;
+        const e = eventOf(r.value);
         tracker.read(r.offset, e.type === "command");
         scheduler.add(e, r.offset);
       }

@@ -32,13 +32,8 @@ interface StreamRow {
   max_bytes: number | null;
 }
 
-interface RecordRow {
-  offset: number;
-  key: string;
-  value: Buffer;
-  ts: number;
-  headers: string | null;
-}
+/** A record's row as the select returns it (raw): offset, key, value, ts, headers. */
+type RecordRow = [offset: number, key: string, value: Buffer, ts: number, headers: string | null];
 
 const table = (stream: string) => `"stream:${stream.replaceAll('"', '""')}"`;
 
@@ -222,9 +217,12 @@ export class SqliteBackend implements StreamBackend {
     try {
       let select = this.selects.get(stream);
       if (!select) {
-        select = this.db.prepare(
-          `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
-        );
+        // Rows as arrays (raw): no object with named columns made per row before the record itself.
+        select = this.db
+          .prepare(
+            `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
+          )
+          .raw(true);
         this.selects.set(stream, select);
       }
       rows = select.all(from, max) as RecordRow[];
@@ -236,15 +234,9 @@ export class SqliteBackend implements StreamBackend {
         cause: e,
       });
     }
-    return rows.map((r) => {
-      const rec: StoredRecord = {
-        offset: r.offset,
-        partition: 0,
-        key: r.key,
-        value: r.value,
-        timestamp: r.ts,
-      };
-      if (r.headers !== null) rec.headers = JSON.parse(r.headers) as Record<string, string>;
+    return rows.map(([offset, key, value, ts, headers]) => {
+      const rec: StoredRecord = { offset, partition: 0, key, value, timestamp: ts };
+      if (headers !== null) rec.headers = JSON.parse(headers) as Record<string, string>;
       return rec;
     });
   }

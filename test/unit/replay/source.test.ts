@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { Batcher } from "../../../src/replay/batch.ts";
-import { isReadOnlyStatement, parseMapping } from "../../../src/replay/player.ts";
+import { isReadOnlyStatement, memoBySql, parseMapping } from "../../../src/replay/player.ts";
 import { CommitTracker } from "../../../src/replay/source.ts";
 
 /** Commits the tracker makes, and the offsets done when each was made. */
@@ -273,4 +273,27 @@ test("mappings parse from=to and reject the rest", () => {
     ],
   );
   assert.throws(() => parseMapping(["ab"], "db"), /--db-map expects from=to/);
+});
+
+test("memoBySql: one call per distinct text, the same answers as without it, emptied at its size", () => {
+  const calls: string[] = [];
+  const upper = memoBySql((sql: string) => {
+    calls.push(sql);
+    return sql.toUpperCase();
+  }, 3);
+  for (const sql of ["a", "b", "a", "a", "b"]) assert.equal(upper(sql), sql.toUpperCase());
+  assert.deepEqual(calls, ["a", "b"]);
+  // Falsy answers are remembered too.
+  const readOnly = memoBySql((sql: string) => {
+    calls.push(sql);
+    return isReadOnlyStatement(sql);
+  });
+  calls.length = 0;
+  assert.equal(readOnly("delete from t"), false);
+  assert.equal(readOnly("delete from t"), false);
+  assert.deepEqual(calls, ["delete from t"]);
+  // "c" fills it (a, b, c); "d" finds it full and empties it: still the right answers, "c" computed again.
+  calls.length = 0;
+  for (const sql of ["c", "d", "e", "c", "d"]) assert.equal(upper(sql), sql.toUpperCase());
+  assert.deepEqual(calls, ["c", "d", "e", "c"]);
 });

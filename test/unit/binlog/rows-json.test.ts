@@ -509,3 +509,32 @@ test("a line longer than the sink's buffer grows it; take and recycle hand out e
   sink.jsonString('a"b');
   assert.equal(sink.take().toString("utf8"), '"a\\"b"');
 });
+
+test("events of integer and boolean fields (XID, GTID...) written without an object: the reference line", () => {
+  const base = {
+    header: { timestamp: 1700000000, serverId: 1, typeCode: 16, eventSize: 31, logPos: 0, flags: 0 },
+    position: { file: "mariadb-bin.000001", offset: 1234, next: 1265 },
+  };
+  const events = [
+    { ...base, type: "xid", xid: 42n, gtid: "0-1-7" },
+    { ...base, type: "xid", xid: 0n },
+    // beyond 2^53: a string, through the reference path
+    { ...base, type: "xid", xid: 2n ** 63n + 5n },
+    { ...base, type: "xid", xid: -(2n ** 53n) + 1n },
+    { ...base, type: "mariadb_gtid", seqNo: 7n, domainId: 0, flags: 12, standalone: false, commitId: 99n },
+    { ...base, type: "intvar", kind: "insert_id", value: 5n },
+    { ...base, type: "stop" },
+    { ...base, type: "xid", xid: 1n, extra: undefined, negative: -12, zero: -0, yes: true },
+    // keys an object would place elsewhere, or a value that is not an integer
+    { ...base, type: "xid", xid: 1n, timestamp: 5 },
+    { ...base, type: "xid", xid: 1n, "7": 1 },
+    { ...base, type: "xid", xid: 1n, ratio: 0.5 },
+    { ...base, type: "xid", xid: 1n, big: 2 ** 60 },
+    { ...base, type: "xid", xid: 1n, name: "x" },
+  ] as unknown as BinlogEvent[];
+  for (const ev of events) {
+    const sink = new JsonlSink(16);
+    writeJsonLine(ev, sink);
+    assert.equal(sink.take().toString("utf8"), `${JSON.stringify(eventToJson(ev))}\n`);
+  }
+});

@@ -16,7 +16,7 @@ import { decodeTableMapEvent } from "../rows/table-map.ts";
 import type { ColumnDef, TableMapEvent } from "../rows/types.ts";
 import type { FormatContext } from "../types.ts";
 import { envelope } from "./envelope.ts";
-import { putBytes } from "./put.ts";
+import { putAscii, putBytes, putInt } from "./put.ts";
 import { writeRowsEventJson } from "./rows.ts";
 import { JsonlSink } from "./sink.ts";
 import { TextMode, warmUpText, wordSource, writeText } from "./text.ts";
@@ -128,6 +128,48 @@ function writeObject(obj: Record<string, unknown>, sink: JsonlSink): boolean {
   return true;
 }
 
+/** Fields eventToJson writes in the envelope (or not at all), and keys it would place elsewhere. */
+const NOT_OWN = new Set(["type", "header", "position", "gtid", "events", "gtidSet"]);
+const MOVED = new Set(["timestamp", "serverId", "__proto__"]);
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The line of an event whose own fields are all integers (within ±2^53, bigints too) or booleans,
+ * as most events besides rows and statements are (XID, GTID, INTVAR...): the envelope, then the
+ * fields in their order, with no object built. False, with nothing written, for any other field.
+ */
+function writeScalarEvent(ev: BinlogEvent, sink: JsonlSink): boolean {
+  const mark = sink.pos;
+  envelope(ev, sink);
+  const fields = ev as unknown as Record<string, unknown>;
+  for (const k of Object.keys(ev)) {
+    if (NOT_OWN.has(k)) continue;
+    const v = fields[k];
+    if (v === undefined) continue;
+    const key = keyOf(k);
+    if (key === null || MOVED.has(k)) {
+      sink.rewind(mark);
+      return false;
+    }
+    sink.reserve(key.length + 24);
+    const dst = sink.buf;
+    let o = sink.pos;
+    dst[o++] = 0x2c;
+    o = putBytes(dst, o, key);
+    if (typeof v === "number" && Number.isSafeInteger(v)) o = putInt(dst, o, v);
+    else if (typeof v === "bigint" && v <= MAX_SAFE_BIG && v >= -MAX_SAFE_BIG) o = putInt(dst, o, Number(v));
+    else if (v === true) o = putAscii(dst, o, "true");
+    else if (v === false) o = putAscii(dst, o, "false");
+    else {
+      sink.rewind(mark);
+      return false;
+    }
+    sink.pos = o;
+  }
+  sink.byte(0x7d);
+  return true;
+}
+
 const QUERY = Buffer.from(',"query":');
 
 /**
@@ -164,7 +206,7 @@ export function writeJsonLine(ev: BinlogEvent, sink: JsonlSink): void {
     sink.string(tableMapTail(ev.tableMap));
   } else if (rows !== undefined || ev.type === "table_map") {
     sink.string(eventToJsonLine(ev));
-  } else {
+  } else if (!writeScalarEvent(ev, sink)) {
     const mark = sink.pos;
     if (!writeObject(eventToJson(ev), sink)) {
       sink.rewind(mark);

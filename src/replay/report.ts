@@ -4,7 +4,8 @@ import type { ReplayProgress } from "./player.ts";
 /** How one side (source or target) answered a command. */
 export interface Answer {
   ok: boolean;
-  errno: number | undefined;
+  /** Undefined when ok (or not known); optional so that a captured response is an Answer as it is. */
+  errno?: number | undefined;
   affectedRows: number;
   rows: number;
   latencyUs: number;

@@ -61,7 +61,8 @@ export function plannedOffset(ts: number, firstTs: number, speed: Speed): number
  */
 export class Scheduler {
   private readonly sessions = new Map<number, SessionPlan>();
-  private readonly pending = new Map<string, PlannedCommand>();
+  /** Per session: seq -> the command waiting for its response (numbers as keys: no string made per event). */
+  private readonly pending = new Map<number, Map<number, PlannedCommand>>();
   private firstTs: number | undefined;
 
   /** Called when a session is seen for the first time (live replay starts playing it then). */
@@ -87,15 +88,20 @@ export class Scheduler {
         const planned: PlannedCommand = { command: e, response: undefined, plannedUs: at };
         if (offset !== undefined) planned.offset = offset;
         plan.commands.push(planned);
-        this.pending.set(`${e.session}:${e.seq}`, planned);
+        let waiting = this.pending.get(e.session);
+        if (!waiting) {
+          waiting = new Map();
+          this.pending.set(e.session, waiting);
+        }
+        waiting.set(e.seq, planned);
         break;
       }
       case "response": {
-        const key = `${e.session}:${e.seq}`;
-        const planned = this.pending.get(key);
+        const waiting = this.pending.get(e.session);
+        const planned = waiting?.get(e.seq);
         if (planned) {
           planned.response = e;
-          this.pending.delete(key);
+          waiting?.delete(e.seq);
         }
         break;
       }

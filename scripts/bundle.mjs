@@ -4,10 +4,17 @@
 // bin/sluice.js runs when it is there and not older than tsc's dist/src/cli/main.js, the chunks it
 // loads on demand, and the worker thread of `binlog read --jobs` (binlog-file-worker.js). They sit
 // next to tsc's CLI so that paths relative to a module (bin/sluice.js, package.json) resolve alike.
-// npm packages stay outside (loaded from node_modules as usual). `node scripts/bundle.mjs [OUT]`
-// writes under OUT (default dist).
-import { readdirSync, rmSync } from "node:fs";
+// npm packages stay outside (loaded from node_modules as usual), except the two that `binlog read`
+// loads on every run (commander, fzstd): inside, they cost no package lookup and no CommonJS
+// translation. `node scripts/bundle.mjs [OUT]` writes under OUT (default dist).
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
+
+const INSIDE = new Set(["commander", "fzstd"]);
+const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+const external = Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })
+  .filter((d) => !INSIDE.has(d))
+  .flatMap((d) => [d, `${d}/*`]);
 
 const out = process.argv[2] ?? "dist";
 const dir = `${out}/src/cli`;
@@ -26,6 +33,10 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
-  packages: "external",
+  external,
+  // (the CommonJS packages inside require Node's modules: a require for each file that may run them)
+  banner: {
+    js: 'import { createRequire as bundleRequire } from "node:module"; const require = bundleRequire(import.meta.url);',
+  },
   logLevel: "warning",
 });

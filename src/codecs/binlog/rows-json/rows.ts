@@ -350,7 +350,8 @@ function writeImage(
         // BINARY
         const lb = cp.lenBytes;
         if (p + lb > end) return BAIL;
-        const len = lb === 1 ? data[p]! : data.readUIntLE(p, lb);
+        // (VARCHARs longer than 255 bytes, utf8mb4 ones from 64 characters, have two: read here)
+        const len = lb === 1 ? data[p]! : lb === 2 ? data[p]! | (data[p + 1]! << 8) : data.readUIntLE(p, lb);
         const s = p + lb;
         if (s + len > end) return BAIL;
         if (cp.kind === 13 /* BINARY */) {

@@ -7,6 +7,7 @@ import type { Logger } from "../core/logger.ts";
 import { createProgress } from "../core/progress.ts";
 import { parseStartSpec } from "../sources/replication/positions.ts";
 import type { CheckpointStore } from "./checkpoint.ts";
+import { mariadbGtidStart } from "./gtid-start.ts";
 import { cdcMetrics } from "./metrics.ts";
 import { type BinlogEventRow, partitionRange } from "./partition.ts";
 import { SourceInfo } from "./source-info.ts";
@@ -24,7 +25,7 @@ export interface PartitionedOptions {
   checkpoints: CheckpointStore;
   name: string;
   workers: number;
-  /** Where a first run starts (now, earliest, FILE:OFFSET). */
+  /** Where a first run starts (now, earliest, FILE:OFFSET, a MariaDB GTID position). */
   start?: string;
   /** Events per range (default 10000). */
   rangeEvents?: number;
@@ -65,9 +66,14 @@ async function pendingStart(info: SourceInfo, start: string): Promise<{ file: st
     return files[0] ? { file: files[0].file, offset: 4 } : info.head();
   }
   if (spec.kind === "file") return { file: spec.file, offset: spec.offset };
-  throw new SluiceError("USAGE_CDC_START", "a partitioned catch-up starts from a file position, not a GTID", {
-    hint: "give --start FILE:OFFSET (SELECT BINLOG_GTID_POS is the other way round), or run once with --workers 1",
-  });
+  if (spec.kind === "mariadb-gtid") return mariadbGtidStart(info, spec.position);
+  throw new SluiceError(
+    "USAGE_CDC_START",
+    "a partitioned catch-up cannot start from a MySQL GTID set: the ranges are cut at file positions, and MySQL has no server function that turns a GTID set into one",
+    {
+      hint: "give --start FILE:OFFSET (SHOW BINARY LOG STATUS / SHOW BINLOG EVENTS, or a checkpoint, say where), or run with --workers 1, which streams from a GTID set",
+    },
+  );
 }
 
 /** Splits checkpoint..head into ranges and records them, unless ranges from an earlier run are still open. */

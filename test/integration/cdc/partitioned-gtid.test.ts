@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Database from "better-sqlite3";
+import mysql from "mysql2/promise";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { SETUP, TRACKED, workloadStatements } from "./workload.ts";
 
@@ -136,4 +137,49 @@ test("a MySQL GTID set is refused for a partitioned catch-up, saying what to giv
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /MySQL GTID set/);
   assert.match(r.stderr, /FILE:OFFSET/);
+});
+
+test("a GTID position over two domains: from the one file position that has it, else refused", async () => {
+  // Transactions of domains 0 and 1 interleaved: d0 d1 d0 d1 ...
+  const other = await mysql.createConnection(db.url);
+  const states: Array<{ gtid: string; at: string }> = [];
+  try {
+    await other.query("SET SESSION gtid_domain_id = 1");
+    for (let i = 0; i < 8; i++) {
+      const sql = `INSERT INTO ${TRACKED} (data, data2, admin_id) VALUES ('x${i}', 'y${i}', 'domains')`;
+      if (i % 2 === 0) await db.query(sql);
+      else await other.query(sql);
+      const [st] = await db.query<{ File: string; Position: number }>("SHOW MASTER STATUS");
+      states.push({ gtid: await gtidPos(), at: `${st!.File}:${String(st!.Position).padStart(12, "0")}` });
+    }
+  } finally {
+    await other.end();
+  }
+  const reference = join(dir, "domains-all.db");
+  const r = run(reference, fromFile, 3);
+  assert.equal(r.status, 0, r.stderr);
+  const key = (line: string) => {
+    const [file, pos] = line.split(" ")[1]!.split(":");
+    return `${file}:${pos!.padStart(12, "0")}`;
+  };
+  const whole = history(reference);
+  const { gtid, at } = states[4]!;
+  assert.match(gtid, /^0-\d+-\d+,1-\d+-\d+$/);
+  const expected = whole.filter((l) => key(l) >= at);
+  assert.equal(expected.length, 3);
+  const many = join(dir, "domains-many.db");
+  const m = run(many, gtid, 3);
+  assert.equal(m.status, 0, m.stderr);
+  assert.deepEqual(history(many), expected);
+  const one = join(dir, "domains-one.db");
+  const o = run(one, gtid, 1);
+  assert.equal(o.status, 0, o.stderr);
+  assert.deepEqual(history(one), expected);
+  // Domain 0 as after the 1st of them, domain 1 as after the 4th: no position has that state.
+  const d0 = states[0]!.gtid.split(",").find((g) => g.startsWith("0-"))!;
+  const d1 = states[3]!.gtid.split(",").find((g) => g.startsWith("1-"))!;
+  const bad = run(join(dir, "domains-bad.db"), `${d0},${d1}`, 3);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /no single binlog position has the GTID state/);
+  assert.match(bad.stderr, /FILE:OFFSET/);
 });

@@ -9,8 +9,8 @@ import { followCommand, noteVariables } from "./session-state.ts";
 /** A record's value as text, read in place (Buffer.from of a Uint8Array would copy its bytes first). */
 const textOf = (v: Uint8Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("utf8");
 
-/** The session event a capture record holds. */
-const eventOf = (v: Uint8Array): SessionEvent => JSON.parse(textOf(v)) as SessionEvent;
+/** The session event a capture record holds (read as text: capture records are JSON). */
+const eventOf = (v: string): SessionEvent => JSON.parse(v) as SessionEvent;
 
 /** Plans from a saved capture file. */
 export async function plansFromPcap(
@@ -38,7 +38,7 @@ export async function plansFromStream(
   let lastOffset: number | undefined;
   try {
     for (;;) {
-      const batch = await consumer.read({ max: 5000 });
+      const batch = await consumer.readText({ max: 5000 });
       if (batch.length === 0) break;
       for (const r of batch) {
         s.add(eventOf(r.value), r.offset);
@@ -91,7 +91,7 @@ export async function sessionStates(
     return st;
   };
   for (let from = 0; from <= until; ) {
-    const batch = await log.read(stream, from, { max: 5000 });
+    const batch = await log.readText(stream, from, { max: 5000 });
     if (batch.length === 0) break;
     for (const r of batch) {
       if (r.offset > until) return states;
@@ -429,7 +429,7 @@ export async function followStream(
   };
   const reading = (async () => {
     while (!ended) {
-      const records = await consumer.read({ max: 5000, waitMs: 200 });
+      const records = await consumer.readText({ max: 5000, waitMs: 200 });
       for (const r of records) {
         const e = eventOf(r.value);
         tracker.read(r.offset, e.type === "command");

@@ -7,6 +7,7 @@ import type {
   RecordReader,
   StartPosition,
   StoredRecord,
+  StoredTextRecord,
   StreamBackend,
 } from "./types.ts";
 
@@ -19,6 +20,22 @@ export function checkGroupName(group: string, url: string): string {
       hint: "use letters, digits, '.', '_' or '-' (at most 100, starting with a letter or digit)",
     });
   return group;
+}
+
+/** A record with its value decoded as UTF-8 (in place: no copy of the bytes first). */
+const asText = (r: StoredRecord): StoredTextRecord => ({
+  ...r,
+  value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString("utf8"),
+});
+
+/** The reader's next records as text: its own text read, or what `next` returns, decoded. */
+export async function nextText(
+  reader: RecordReader,
+  max: number,
+  waitMs: number,
+): Promise<StoredTextRecord[]> {
+  if (reader.nextText) return reader.nextText(max, waitMs);
+  return (await reader.next(max, waitMs)).map(asText);
 }
 
 /**
@@ -74,10 +91,21 @@ export class GroupConsumer implements Consumer {
     this.next = offset;
   }
 
-  async read(options: ReadOptions = {}): Promise<StoredRecord[]> {
+  read(options: ReadOptions = {}): Promise<StoredRecord[]> {
+    return this.advance(options, (max, waitMs) => this.reader.next(max, waitMs));
+  }
+
+  readText(options: ReadOptions = {}): Promise<StoredTextRecord[]> {
+    return this.advance(options, (max, waitMs) => nextText(this.reader, max, waitMs));
+  }
+
+  private async advance<R extends { offset: number }>(
+    options: ReadOptions,
+    take: (max: number, waitMs: number) => Promise<R[]>,
+  ): Promise<R[]> {
     if (this.closed) return [];
     if (options.from !== undefined && options.from !== this.next) await this.seek(options.from);
-    const recs = await this.reader.next(Math.max(1, options.max ?? 1000), options.waitMs ?? 0);
+    const recs = await take(Math.max(1, options.max ?? 1000), options.waitMs ?? 0);
     const last = recs.at(-1);
     if (last) {
       this.next = last.offset + 1;

@@ -1,4 +1,4 @@
-import { checkGroupName, GroupConsumer, lagOf } from "./consumer.ts";
+import { checkGroupName, GroupConsumer, lagOf, nextText } from "./consumer.ts";
 import { PolicyProducer } from "./producer.ts";
 import type {
   Consumer,
@@ -7,7 +7,9 @@ import type {
   Producer,
   ProducerOptions,
   ReadOptions,
+  RecordReader,
   StoredRecord,
+  StoredTextRecord,
   StreamBackend,
   StreamInfo,
   StreamLog,
@@ -47,12 +49,25 @@ export class BackendStreamLog implements StreamLog {
     return c;
   }
 
-  async read(stream: string, from: number, options: ReadOptions = {}): Promise<StoredRecord[]> {
+  read(stream: string, from: number, options: ReadOptions = {}): Promise<StoredRecord[]> {
+    return this.readWith(stream, from, options, (reader, max, waitMs) => reader.next(max, waitMs));
+  }
+
+  readText(stream: string, from: number, options: ReadOptions = {}): Promise<StoredTextRecord[]> {
+    return this.readWith(stream, from, options, nextText);
+  }
+
+  private async readWith<R>(
+    stream: string,
+    from: number,
+    options: ReadOptions,
+    take: (reader: RecordReader, max: number, waitMs: number) => Promise<R[]>,
+  ): Promise<R[]> {
     checkStreamName(stream, this.url);
     const max = Math.max(1, options.max ?? 1000);
     const reader = await this.backend.openReader(stream, from, max);
     try {
-      return await reader.next(max, options.waitMs ?? 0);
+      return await take(reader, max, options.waitMs ?? 0);
     } finally {
       await reader.close();
     }

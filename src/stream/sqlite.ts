@@ -15,6 +15,7 @@ import type {
   RetentionOptions,
   StartPosition,
   StoredRecord,
+  StoredTextRecord,
   StreamBackend,
   StreamRecord,
 } from "./types.ts";
@@ -33,7 +34,10 @@ interface StreamRow {
 }
 
 /** A record's row as the select returns it (raw): offset, key, value, ts, headers. */
-type RecordRow = [offset: number, key: string, value: Buffer, ts: number, headers: string | null];
+type RecordRow<V> = [offset: number, key: string, value: V, ts: number, headers: string | null];
+
+/** How values are read: as bytes (a Buffer each) or as text (CAST in SQLite: a string, no Buffer). */
+type ValueMode = "bytes" | "text";
 
 const table = (stream: string) => `"stream:${stream.replaceAll('"', '""')}"`;
 
@@ -50,6 +54,7 @@ export class SqliteBackend implements StreamBackend {
     Database.Transaction<(records: readonly StreamRecord[], now: number) => void>
   >();
   private readonly selects = new Map<string, Database.Statement>();
+  private readonly textSelects = new Map<string, Database.Statement>();
   private closed = false;
 
   private constructor(
@@ -212,20 +217,29 @@ export class SqliteBackend implements StreamBackend {
     }
   }
 
-  private selectFrom(stream: string, from: number, max: number): StoredRecord[] {
-    let rows: RecordRow[];
+  private selectFrom(stream: string, from: number, max: number, mode: "bytes"): StoredRecord[];
+  private selectFrom(stream: string, from: number, max: number, mode: "text"): StoredTextRecord[];
+  private selectFrom(
+    stream: string,
+    from: number,
+    max: number,
+    mode: ValueMode,
+  ): (StoredRecord | StoredTextRecord)[] {
+    let rows: RecordRow<Buffer | string>[];
     try {
-      let select = this.selects.get(stream);
+      const cache = mode === "text" ? this.textSelects : this.selects;
+      let select = cache.get(stream);
       if (!select) {
         // Rows as arrays (raw): no object with named columns made per row before the record itself.
+        const value = mode === "text" ? "CAST(value AS TEXT)" : "value";
         select = this.db
           .prepare(
-            `SELECT offset, key, value, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
+            `SELECT offset, key, ${value}, ts, headers FROM ${table(stream)} WHERE offset >= ? ORDER BY offset LIMIT ?`,
           )
           .raw(true);
-        this.selects.set(stream, select);
+        cache.set(stream, select);
       }
-      rows = select.all(from, max) as RecordRow[];
+      rows = select.all(from, max) as RecordRow<Buffer | string>[];
     } catch (e) {
       if (/no such table/.test(messageOf(e))) throw this.noStream(stream);
       throw new SluiceError("STREAM_READ_FAILED", `read failed: ${messageOf(e)}`, {
@@ -235,7 +249,7 @@ export class SqliteBackend implements StreamBackend {
       });
     }
     return rows.map(([offset, key, value, ts, headers]) => {
-      const rec: StoredRecord = { offset, partition: 0, key, value, timestamp: ts };
+      const rec = { offset, partition: 0, key, value, timestamp: ts } as StoredRecord | StoredTextRecord;
       if (headers !== null) rec.headers = JSON.parse(headers) as Record<string, string>;
       return rec;
     });
@@ -248,24 +262,27 @@ export class SqliteBackend implements StreamBackend {
     let next =
       from === "earliest" ? (b.first ?? (b.head ?? -1) + 1) : from === "latest" ? (b.head ?? -1) + 1 : from;
     let open = true;
-    return {
-      next: async (max, waitMs) => {
-        const deadline = Date.now() + waitMs;
-        let pause = POLL_MIN_MS;
-        for (;;) {
-          if (!open || this.closed) return [];
-          const recs = this.selectFrom(stream, next, max);
-          const last = recs.at(-1);
-          if (last) {
-            next = last.offset + 1;
-            return recs;
-          }
-          const left = deadline - Date.now();
-          if (left <= 0) return [];
-          await new Promise((r) => setTimeout(r, Math.min(pause, left)));
-          pause = Math.min(pause * 2, POLL_MAX_MS);
+    /** Polls until rows come or waitMs passes, then moves past what it returns. */
+    const poll = async <R extends { offset: number }>(waitMs: number, select: () => R[]): Promise<R[]> => {
+      const deadline = Date.now() + waitMs;
+      let pause = POLL_MIN_MS;
+      for (;;) {
+        if (!open || this.closed) return [];
+        const recs = select();
+        const last = recs.at(-1);
+        if (last) {
+          next = last.offset + 1;
+          return recs;
         }
-      },
+        const left = deadline - Date.now();
+        if (left <= 0) return [];
+        await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+        pause = Math.min(pause * 2, POLL_MAX_MS);
+      }
+    };
+    return {
+      next: (max, waitMs) => poll(waitMs, () => this.selectFrom(stream, next, max, "bytes")),
+      nextText: (max, waitMs) => poll(waitMs, () => this.selectFrom(stream, next, max, "text")),
       close: async () => {
         open = false;
       },
@@ -341,6 +358,7 @@ export class SqliteBackend implements StreamBackend {
       .immediate();
     this.appenders.delete(stream);
     this.selects.delete(stream);
+    this.textSelects.delete(stream);
   }
 
   async close(): Promise<void> {

@@ -51,6 +51,14 @@ export interface StoredRecord extends StreamRecord {
   id?: string;
 }
 
+/**
+ * A stored record whose value was read as text: the same string as `Buffer.from(value).toString("utf8")`
+ * (for values that are UTF-8 text, such as JSON); see `readText`.
+ */
+export interface StoredTextRecord extends Omit<StoredRecord, "value"> {
+  value: string;
+}
+
 export interface RetentionOptions {
   /** Records older than this (by append time) may be deleted. */
   maxAgeMs?: number;
@@ -125,6 +133,8 @@ export interface Consumer extends AsyncIterable<StoredRecord> {
   /** Moves the read position (does not commit). */
   seek(offset: number): Promise<void>;
   read(options?: ReadOptions): Promise<StoredRecord[]>;
+  /** As read, with each value decoded as UTF-8 text (SQLite decodes in the database: no Buffer per value). */
+  readText(options?: ReadOptions): Promise<StoredTextRecord[]>;
   /** Durably records that every record up to and including `offset` is done. */
   commit(offset: number): Promise<void>;
   committed(): Promise<number | undefined>;
@@ -164,6 +174,8 @@ export interface StreamLog {
   consumer(stream: string, group: string, options?: ConsumerOptions): Promise<Consumer>;
   /** Reads without a group: up to `max` records from `from`, waiting up to waitMs for the first. */
   read(stream: string, from: number, options?: ReadOptions): Promise<StoredRecord[]>;
+  /** As read, with each value decoded as UTF-8 text. */
+  readText(stream: string, from: number, options?: ReadOptions): Promise<StoredTextRecord[]>;
   info(stream: string): Promise<StreamInfo>;
   streams(): Promise<string[]>;
   deleteStream(stream: string): Promise<void>;
@@ -192,5 +204,7 @@ export interface StreamBackend {
 export interface RecordReader {
   /** Up to `max` records; waits up to waitMs for the first one, then returns what is there. */
   next(max: number, waitMs: number): Promise<StoredRecord[]>;
+  /** As next, values as UTF-8 text; without it the shared layer decodes what `next` returns. */
+  nextText?(max: number, waitMs: number): Promise<StoredTextRecord[]>;
   close(): Promise<void>;
 }

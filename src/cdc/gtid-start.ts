@@ -68,18 +68,22 @@ export async function mariadbGtidStart(
     else if (file === head.file) candidate = head;
     else candidate = { file: files[i + 1]!, offset: 4 };
   }
+  const found = candidate !== undefined;
   // Nothing of it in the binlog: it may be the state the oldest file starts with.
   candidate ??= files[0] ? { file: files[0], offset: 4 } : undefined;
   const state = candidate ? await gtidStateAt(info, candidate.file, candidate.offset) : undefined;
   if (candidate && state === text) return candidate;
+  const says = `the server's BINLOG_GTID_POS(${candidate?.file}, ${candidate?.offset}) says '${state ?? ""}'`;
   throw new SluiceError(
     "CDC_GTID_START",
-    candidate && state !== undefined
-      ? `no single binlog position has the GTID state ${text} (at ${candidate.file}:${candidate.offset} the server says ${state})`
-      : `the GTID position ${text} is not in the binlog of the source`,
+    found
+      ? `no single binlog position has the GTID state ${text}: after its last transaction ${says}`
+      : `the GTID position ${text} is not in the binlog of the source: SHOW BINLOG EVENTS has none of its GTIDs, and at the start of the oldest file ${says}`,
     {
       context: { gtid: text, ...(candidate ? { file: candidate.file, offset: candidate.offset } : {}) },
-      hint: "give every domain's last GTID as the server records it (SELECT BINLOG_GTID_POS(file, offset) prints it for a position), give --start FILE:OFFSET, or run with --workers 1, which streams from any GTID position",
+      hint: found
+        ? "give every domain's last GTID as the server records it at one position (SELECT BINLOG_GTID_POS(file, offset) prints it), give --start FILE:OFFSET, or run with --workers 1, which hands any GTID position to the server as it is"
+        : "the GTID may be purged (SHOW BINARY LOGS), not yet written (SELECT @@gtid_binlog_pos) or from another server; give --start FILE:OFFSET or earliest",
     },
   );
 }

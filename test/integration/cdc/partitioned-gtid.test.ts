@@ -128,8 +128,14 @@ for (const [label, at] of [
 test("a GTID position no binlog position has is refused, saying what to give instead", () => {
   const r = run(join(dir, "bad.db"), `${mid},7-1-3`, 3);
   assert.notEqual(r.status, 0);
-  assert.match(r.stderr, /CDC_GTID_START|no single binlog position|not in the binlog/);
+  assert.match(r.stderr, /no single binlog position has the GTID state/);
   assert.match(r.stderr, /FILE:OFFSET/);
+  // A GTID the server has not written yet.
+  const [domain, server] = mid.split("-");
+  const ahead = run(join(dir, "ahead.db"), `${domain}-${server}-999999`, 3);
+  assert.notEqual(ahead.status, 0);
+  assert.match(ahead.stderr, /is not in the binlog of the source/);
+  assert.match(ahead.stderr, /FILE:OFFSET/);
 });
 
 test("a MySQL GTID set is refused for a partitioned catch-up, saying what to give instead", () => {

@@ -418,7 +418,7 @@ export function register(program: Command): void {
     .option("--name <name>", "pipeline name (the checkpoint's key)", "default")
     .option(
       "--start <position>",
-      "where a first run starts: now, earliest, FILE:OFFSET or a GTID (default now)",
+      "where a first run starts: now, earliest, FILE:OFFSET or a GTID (default now; with --workers above 1 a MariaDB GTID position, not a MySQL GTID set)",
     )
     .option("--until-head", "stop at the head as it is at start (cron-style runs)")
     .option("--checkpoint-every <n>", "checkpoint every N transactions", intOption("--checkpoint-every"), 500)

@@ -40,9 +40,13 @@ async function afterLastOf(
   }
 }
 
-async function gtidStateAt(info: SourceInfo, file: string, offset: number): Promise<string | undefined> {
+async function gtidStateAt(
+  info: SourceInfo,
+  file: string,
+  offset: number,
+): Promise<MariadbGtidPosition | undefined> {
   const [r] = await info.query<{ p: string | null }>("SELECT BINLOG_GTID_POS(?, ?) AS p", [file, offset]);
-  return r?.p == null ? undefined : MariadbGtidPosition.parse(r.p).toString();
+  return r?.p == null ? undefined : MariadbGtidPosition.parse(r.p);
 }
 
 /** Resolves a MariaDB GTID position (`0-1-7140` or `0-1-7140,1-2-33`) to the file position right after it. */
@@ -59,8 +63,20 @@ export async function mariadbGtidStart(
   const wanted = new Set(position.list().map(formatMariadbGtid));
   const files = (await info.binlogFiles()).map((f) => f.file);
   const head = await info.head();
+  // Where to look first: the newest file that starts before some domain reached its given GTID (the
+  // server's BINLOG_GTID_POS at the file's start; sequence numbers grow within a domain). Then every
+  // file, newest first, should that one not hold it; the server's answer below decides either way.
+  const order = files.map((_, i) => i).reverse();
+  for (const i of order) {
+    const begins = await gtidStateAt(info, files[i]!, 4);
+    if (position.list().some((g) => (begins?.get(g.domainId)?.seqNo ?? -1n) < g.seqNo)) {
+      order.unshift(i);
+      break;
+    }
+  }
   let candidate: { file: string; offset: number } | undefined;
-  for (let i = files.length - 1; i >= 0 && !candidate; i--) {
+  for (const i of new Set(order)) {
+    if (candidate) break;
     const file = files[i]!;
     const r = await afterLastOf(info, file, wanted);
     if (!r.found) continue;
@@ -71,7 +87,9 @@ export async function mariadbGtidStart(
   const found = candidate !== undefined;
   // Nothing of it in the binlog: it may be the state the oldest file starts with.
   candidate ??= files[0] ? { file: files[0], offset: 4 } : undefined;
-  const state = candidate ? await gtidStateAt(info, candidate.file, candidate.offset) : undefined;
+  const state = candidate
+    ? (await gtidStateAt(info, candidate.file, candidate.offset))?.toString()
+    : undefined;
   if (candidate && state === text) return candidate;
   const says = `the server's BINLOG_GTID_POS(${candidate?.file}, ${candidate?.offset}) says '${state ?? ""}'`;
   throw new SluiceError(

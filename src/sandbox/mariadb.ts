@@ -118,12 +118,17 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
     cpSync(template, datadir, { recursive: true });
   }
   const socket = socketPathFor(datadir, name);
+  // Its own tmpdir: a mariadbd starting removes the #sql files it finds in its tmpdir, so servers
+  // sharing /tmp lose each other's temporary tables (seen as EE_DELETE errors on internal temp tables).
+  const ownTmpdir = `${datadir}.tmp`;
+  mkdirSync(ownTmpdir, { recursive: true });
   const errorLogFile = join(datadir, "error.log");
   const generalLogFile = opts.generalLog ? join(datadir, "general.log") : undefined;
   const removeOnStop = keep ? undefined : ownBaseDir ? baseDir : datadir;
 
   const cleanupFiles = () => {
     if (removeOnStop) rmSync(removeOnStop, { recursive: true, force: true });
+    if (!keep) rmSync(ownTmpdir, { recursive: true, force: true });
     if (!socket.startsWith(datadir)) rmSync(socket, { force: true });
   };
 
@@ -131,6 +136,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
   try {
     started = await spawnUntilReady(opts, bin.mariadbd, {
       datadir,
+      tmpdir: ownTmpdir,
       socket,
       errorLogFile,
       generalLogFile,
@@ -205,6 +211,7 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
         guard.release();
         const again = await spawnUntilReady({ ...opts, port, serverId }, bin.mariadbd, {
           datadir,
+          tmpdir: ownTmpdir,
           socket,
           errorLogFile,
           generalLogFile,
@@ -234,6 +241,8 @@ export async function startMariadb(opts: MariadbSandboxOptions = {}): Promise<Ma
 
 export interface ServerFiles {
   datadir: string;
+  /** The server's own tmpdir (next to the datadir), not shared with other servers. */
+  tmpdir: string;
   socket: string;
   errorLogFile: string;
   generalLogFile: string | undefined;
@@ -253,6 +262,7 @@ export function mariadbdArgs(
     "--no-defaults",
     "--user=root",
     `--datadir=${datadir}`,
+    `--tmpdir=${files.tmpdir}`,
     `--socket=${files.socket}`,
     `--pid-file=${join(datadir, "mysqld.pid")}`,
     `--log-error=${files.errorLogFile}`,
@@ -302,7 +312,7 @@ async function spawnUntilReady(
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   const maxAttempts = 5;
   const removePaths = [
-    ...(files.removeOnStop ? [files.removeOnStop] : []),
+    ...(files.removeOnStop ? [files.removeOnStop, files.tmpdir] : []),
     ...(files.socket.startsWith(files.datadir) ? [] : [files.socket]),
   ];
   for (let attempt = 1; ; attempt++) {

@@ -39,6 +39,27 @@ test("two sandboxes at once have their own port, server id and datadir", () => {
   assert.equal(full.url, `mysql://root@127.0.0.1:${full.port}`);
 });
 
+test("each sandbox has its own tmpdir: a server starting clears #sql files in its tmpdir", async () => {
+  const [a, b] = await Promise.all([variables(full, ["tmpdir"]), variables(minimal, ["tmpdir"])]);
+  assert.equal(a.tmpdir, `${full.datadir}.tmp`);
+  assert.equal(b.tmpdir, `${minimal.datadir}.tmp`);
+  // A temporary table on disk survives another sandbox's start (sharing /tmp, its files were unlinked
+  // under it: reads still worked through the open files, the drop then said Unknown table, and the
+  // server's own internal temp tables failed with EE_DELETE).
+  const conn = await mysql.createConnection(full.url);
+  try {
+    await conn.query("CREATE TEMPORARY TABLE test.t_tmp (id INT) ENGINE=Aria");
+    await conn.query("INSERT INTO test.t_tmp VALUES (1), (2)");
+    const other = await startMariadb();
+    await other.stop();
+    const [rows] = await conn.query("SELECT COUNT(*) AS n FROM test.t_tmp");
+    assert.deepEqual(rows, [{ n: 2 }]);
+    await conn.query("DROP TEMPORARY TABLE test.t_tmp");
+  } finally {
+    await conn.end();
+  }
+});
+
 test("binlog is on, ROW format with FULL metadata by default", async () => {
   const v = await variables(full, [
     "log_bin",
@@ -93,5 +114,6 @@ test("stop removes the datadir and is idempotent", async () => {
   await s.stop();
   await s.stop();
   assert.equal(existsSync(s.datadir), false);
+  assert.equal(existsSync(`${s.datadir}.tmp`), false);
   await assert.rejects(s.query("SELECT 1"), /stopped/);
 });

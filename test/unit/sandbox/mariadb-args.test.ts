@@ -5,6 +5,7 @@ import { assertSandboxName } from "../../../src/sandbox/names.ts";
 
 const files: ServerFiles = {
   datadir: "/tmp/x/sb",
+  tmpdir: "/tmp/x/sb.tmp",
   socket: "/tmp/x/sb/mysqld.sock",
   errorLogFile: "/tmp/x/sb/error.log",
   generalLogFile: undefined,
@@ -24,6 +25,7 @@ test("--no-defaults comes first so that no my.cnf reaches the sandbox", () => {
 test("defaults: binlog on in the datadir, ROW with FULL metadata and image, loopback, domain 0", () => {
   const args = mariadbdArgs({}, files, 40001, 7);
   assert.equal(flag(args, "log-bin"), "/tmp/x/sb/mariadb-bin");
+  assert.equal(flag(args, "tmpdir"), "/tmp/x/sb.tmp", "its own tmpdir, not the shared /tmp");
   assert.equal(flag(args, "binlog-format"), "ROW");
   assert.equal(flag(args, "binlog-row-metadata"), "FULL");
   assert.equal(flag(args, "binlog-row-image"), "FULL");

@@ -1,42 +1,14 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
-
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
-const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
-
-interface Run {
-  child: ChildProcess;
-  /** What it wrote to stderr so far. */
-  stderr(): string;
-  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
-}
-
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (status) => resolve({ status, stdout, stderr })),
-  );
-  return { child, stderr: () => stderr, done };
-}
+import { fixture, startCli as start } from "./cli-run.ts";
 
 const sluice = (args: string[]) => start(args).done;
 

@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { root, startCli as start } from "./cli-run.ts";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
 const SESSIONS = 4;
 const PER_SESSION = 1000;
 
@@ -66,28 +63,6 @@ function capture(): SessionEvent[] {
   for (let s = 1; s <= SESSIONS; s++)
     events.push({ type: "close", session: s, ts: ts++, reason: "fin", commands: PER_SESSION });
   return events;
-}
-
-interface Done {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Done> } {
-  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
-  let stderr = "";
-  let stdout = "";
-  child.stdout?.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  const done = new Promise<Done>((resolve) =>
-    child.on("close", (status) => resolve({ status, stdout, stderr })),
-  );
-  return { child, done };
 }
 
 let db: MariadbSandbox;

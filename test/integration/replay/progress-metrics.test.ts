@@ -1,45 +1,19 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { fixture, type Run, startCli as start } from "./cli-run.ts";
 
 // The progress lines (text and JSON) and the Prometheus metrics of `sluice replay`, through the CLI.
 // cli.pcap's one session lasts 18 ms as captured; at --speed 0.004 its replay lasts about 4.5 s.
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
-const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
 const SLOW = ["--pcap", fixture("cli.pcap"), "--port", "44991", "--speed", "0.004"];
-
-interface Run {
-  child: ChildProcess;
-  stderr(): string;
-  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
-}
-
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (status) => resolve({ status, stdout, stderr })),
-  );
-  return { child, stderr: () => stderr, done };
-}
 
 async function until<T>(what: string, run: Run, check: () => Promise<T | undefined>): Promise<T> {
   for (let i = 0; i < 300; i++) {

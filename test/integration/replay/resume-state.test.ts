@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { startCli as start } from "./cli-run.ts";
 import { connectEvent } from "./events.ts";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
 const ROWS = 300;
 const MODE = "ANSI_QUOTES,NO_ENGINE_SUBSTITUTION";
 /** The check each captured SELECT makes: one row on the source, none where the variables differ. */
@@ -63,28 +60,6 @@ function capture(): SessionEvent[] {
   }
   events.push({ type: "close", session: 1, ts: ts + 1000, reason: "fin", commands: seq });
   return events;
-}
-
-interface Done {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Done> } {
-  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
-  let stderr = "";
-  let stdout = "";
-  child.stdout?.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr?.on("data", (d) => {
-    stderr += d;
-  });
-  return {
-    child,
-    done: new Promise<Done>((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr }))),
-  };
 }
 
 let db: MariadbSandbox;

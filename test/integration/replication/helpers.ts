@@ -1,4 +1,3 @@
-import { createServer, type Socket, connect as tcpConnect } from "node:net";
 import type { BinlogEvent } from "../../../src/codecs/binlog/events.ts";
 import type { MariadbSandbox } from "../../../src/sandbox/index.ts";
 import {
@@ -69,68 +68,5 @@ export function gtidsOf(events: BinlogEvent[]): string[] {
   return events.filter((e) => e.type === "mariadb_gtid").map((e) => e.gtid ?? "?");
 }
 
-/**
- * A TCP relay in front of the server, used as a fault injector: `cut()` drops every connection through
- * it at once (a network failure no real server can be asked to produce); new connections still pass.
- * With `corruptAt`, the byte at that offset of what the server sends on each connection is flipped
- * (damage on the wire that TCP's own checksum happened to miss).
- */
-export async function relay(
-  port: number,
-  opts: { corruptAt?: number } = {},
-): Promise<{
-  url: (u: string) => string;
-  cut: () => void;
-  close: () => void;
-  retarget: (port: number) => void;
-}> {
-  const sockets = new Set<Socket>();
-  let target = port;
-  const server = createServer((client) => {
-    const upstream = tcpConnect(target, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    client.pipe(upstream);
-    let seen = 0;
-    upstream.on("data", (data: Buffer) => {
-      let chunk = data;
-      const at = opts.corruptAt;
-      if (at !== undefined && at >= seen && at < seen + chunk.length) {
-        chunk = Buffer.from(chunk);
-        chunk[at - seen] = chunk[at - seen]! ^ 0x10;
-      }
-      seen += chunk.length;
-      if (!client.write(chunk)) {
-        upstream.pause();
-        client.once("drain", () => upstream.resume());
-      }
-    });
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", drop).on("close", drop);
-    upstream.on("error", drop).on("close", drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const relayPort = (server.address() as { port: number }).port;
-  const cut = () => {
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  };
-  return {
-    url: (u: string) => u.replace(/:(\d+)(?=\/|$|\?)/, `:${relayPort}`),
-    cut,
-    /** Sends new connections to another port (a server restarted elsewhere). */
-    retarget: (p: number) => {
-      target = p;
-    },
-    close: () => {
-      cut();
-      server.close();
-    },
-  };
-}
-
+export { relay } from "../tcp-relay.ts";
 export type { BinlogStream };

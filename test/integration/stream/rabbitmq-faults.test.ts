@@ -6,8 +6,8 @@ import { after, test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StreamRecord } from "../../../src/stream/types.ts";
+import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
-import { relay } from "./tcp-relay.ts";
 
 const BROKER = "amqp://guest:guest@127.0.0.1:5672";
 const cleanup: string[] = [];
@@ -29,7 +29,7 @@ test("a wrong password is refused with a clear error that hides the password", a
 });
 
 test("when the broker stays away past the reconnect budget, a blocking producer fails and never claims an unwritten record", async () => {
-  const { port, close: cut } = await relay("127.0.0.1", 5672);
+  const { port, close: cut } = await relay(5672);
   const stream = uniqueStream("lost");
   cleanup.push(stream);
   // The relay stays cut: the adapter's reconnect attempts are refused until its budget (1s) is spent.

@@ -13,8 +13,8 @@ import { localBroker } from "../../../src/sandbox/index.ts";
 import { type StreamConnectionEvent, streamConnectionChannel } from "../../../src/stream/diagnostics.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StoredRecord, StreamLog, StreamRecord } from "../../../src/stream/types.ts";
+import { relay } from "../tcp-relay.ts";
 import { rec, seqOf, uniqueStream } from "./conformance.ts";
-import { relay } from "./tcp-relay.ts";
 
 const run = promisify(execFile);
 const broker = await localBroker("rabbitmq");
@@ -190,7 +190,7 @@ test("a blocking producer whose connection is closed twice by the broker loses n
 });
 
 test("a drop-policy producer across a network cut: what it accepted is written or counted, nothing else", async (t) => {
-  const net = await relay(broker.host, broker.port);
+  const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-drop");
   const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${net.port}?${FAST}`);
   const producer = await log.producer(stream, { policy: "drop", maxQueuedRecords: 500, maxBatch: 50 });
@@ -209,7 +209,7 @@ test("a drop-policy producer across a network cut: what it accepted is written o
   const where = `127.0.0.1:${net.port}`;
   await burst(1000);
   // Cut with records in flight; the source goes on while the adapter's reconnect attempts fail.
-  net.cut();
+  net.down();
   await burst(1000);
   await until(() => events.some((e) => e.event === "retry" && e.url.includes(where)));
   await burst(1000);
@@ -311,7 +311,7 @@ test("an idle consumer whose connection is closed gets what others appended mean
 });
 
 test("a broker away longer than the budget: errors name the broker, stream and checkpoint; the checkpoint stays", async () => {
-  const net = await relay(broker.host, broker.port);
+  const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-gone");
   const url = `amqp://guest:guest@127.0.0.1:${net.port}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`;
   const log = await openStreamLog(url);
@@ -322,7 +322,7 @@ test("a broker away longer than the budget: errors name the broker, stream and c
   await consumer.commit(first.at(-1)!.offset);
   const committed = first.at(-1)!.offset;
 
-  net.cut();
+  net.down();
   await assert.rejects(producer.append([rec("k", 100)]), (e: unknown) => {
     assert.ok(isSluiceError(e));
     assert.equal(e.code, "STREAM_BROKER_LOST");
@@ -358,7 +358,7 @@ test("a broker away longer than the budget: errors name the broker, stream and c
 });
 
 test("`sluice stream tail -f --group` exits non-zero when the broker stays away, its commit intact", async () => {
-  const net = await relay(broker.host, broker.port);
+  const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-cli");
   const writer = await openStreamLog(BROKER);
   await (await writer.producer(stream)).append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
@@ -387,7 +387,7 @@ test("`sluice stream tail -f --group` exits non-zero when the broker stays away,
     if (info.groups.find((g) => g.group === "g")?.committed === 49) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  net.cut();
+  net.down();
   const code = await exited;
   net.close();
   assert.equal(code, 1, stderr);

@@ -106,8 +106,8 @@ function identChar(c: string | undefined): boolean {
   return c !== undefined && /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
 }
 
-/** Index just past the closing quote (doubled quotes and backslash escapes stay inside). */
-function skipQuoted(sql: string, start: number, quote: string): number {
+/** Where the quoted text starting at `start` ends (after its closing quote); doubled quotes and, outside backquotes, backslashes escape. */
+export function skipQuoted(sql: string, start: number, quote: string): number {
   let i = start + 1;
   while (i < sql.length) {
     const c = sql[i]!;

@@ -1,3 +1,4 @@
+import { skipQuoted } from "../capture/fingerprint.ts";
 import { type ParamValue, textOrHex } from "../codecs/mysql/binary-values.ts";
 
 /** Scanning SQL text: comments, quoted text and parentheses, as the server's lexer sees them. */
@@ -8,7 +9,7 @@ export function stripComments(sql: string): string {
   for (let i = 0; i < sql.length; ) {
     const c = sql[i]!;
     if (c === "'" || c === '"' || c === "`") {
-      const end = quoteEnd(sql, i);
+      const end = skipQuoted(sql, i, c);
       out += sql.slice(i, end);
       i = end;
     } else if (c === "/" && sql[i + 1] === "*") {
@@ -29,19 +30,6 @@ export function stripComments(sql: string): string {
   return out;
 }
 
-/** Where the quoted text starting at `i` ends (after its closing quote); doubled quotes and backslashes escape. */
-function quoteEnd(sql: string, i: number): number {
-  const q = sql[i];
-  for (let j = i + 1; j < sql.length; j++) {
-    if (sql[j] === "\\" && q !== "`") j++;
-    else if (sql[j] === q) {
-      if (sql[j + 1] === q) j++;
-      else return j + 1;
-    }
-  }
-  return sql.length;
-}
-
 /** Splits at `sep` outside quotes and parentheses. */
 export function splitTopLevel(sql: string, sep: string): string[] {
   const parts: string[] = [];
@@ -50,7 +38,7 @@ export function splitTopLevel(sql: string, sep: string): string[] {
   for (let i = 0; i < sql.length; ) {
     const c = sql[i]!;
     if (c === "'" || c === '"' || c === "`") {
-      i = quoteEnd(sql, i);
+      i = skipQuoted(sql, i, c);
       continue;
     }
     if (c === "(") depth++;
@@ -76,7 +64,7 @@ export function bindPlaceholders(sql: string, literals: readonly string[]): stri
   let from = 0;
   for (let i = 0; i < text.length; ) {
     const c = text[i]!;
-    if (c === "'" || c === '"' || c === "`") i = quoteEnd(text, i);
+    if (c === "'" || c === '"' || c === "`") i = skipQuoted(text, i, c);
     else if (c === "?") {
       const literal = literals[n++];
       if (literal === undefined) return undefined;

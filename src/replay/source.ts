@@ -6,9 +6,6 @@ import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
 import { followCommand, noteVariables } from "./session-state.ts";
 
-/** A record's value as text, read in place (Buffer.from of a Uint8Array would copy its bytes first). */
-const textOf = (v: Uint8Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("utf8");
-
 /** The session event a capture record holds (read as text: capture records are JSON). */
 const eventOf = (v: string): SessionEvent => JSON.parse(v) as SessionEvent;
 
@@ -266,10 +263,10 @@ export class ReplayJournal {
     const done = new Set<number>();
     if ((await log.streams()).includes(name)) {
       for (let from = 0; ; ) {
-        const read = await log.read(name, from, { max: 5000 });
+        const read = await log.readText(name, from, { max: 5000 });
         if (read.length === 0) break;
         for (const r of read) {
-          for (const text of textOf(r.value).split(",")) {
+          for (const text of r.value.split(",")) {
             const offset = Number(text);
             if (offset > committed) done.add(offset);
           }

@@ -112,3 +112,14 @@ export function intOption(name: string) {
     return n;
   };
 }
+
+/** Parses an integer flag of at least 1 (a count, a size, an interval). */
+export function positiveIntOption(name: string) {
+  const parse = intOption(name);
+  return (value: string): number => {
+    const n = parse(value);
+    if (n < 1)
+      throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `${name} must be at least 1`);
+    return n;
+  };
+}

@@ -8,7 +8,7 @@ import type { Progress } from "../../core/progress.ts";
 import { readBinlogFileBatches, totalSize } from "../../sources/binlog-file.ts";
 import { defaultJobs, renderBinlogFilesParallel } from "../../sources/binlog-file-parallel.ts";
 import type { SchemaResolver, TableMapAnnotator } from "../../sources/schema/index.ts";
-import { action, ExitCode, intOption } from "../context.ts";
+import { action, ExitCode, intOption, positiveIntOption } from "../context.ts";
 import { BatchedWriter } from "../drain.ts";
 import { registerBinlogStream } from "./binlog-stream.ts";
 
@@ -57,13 +57,16 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
       resolver = await m.SchemaResolver.connect(opts.schemaFrom);
       schema = new m.TableMapAnnotator(resolver);
     }
-    const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await totalSize(files) : 0;
+    // (the files' size is read once, when the bar or the default --jobs needs it)
+    let size: number | undefined;
+    const filesSize = async () => (size ??= await totalSize(files));
+    const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await filesSize() : 0;
     // the progress bar's library is loaded only when a bar is shown
     if (total >= PROGRESS_MIN_BYTES)
       progress = (await import("../../core/progress.ts")).createProgress("binlog read (bytes)", total);
     // --jobs N: the files decoded in chunks by N threads, written out in order (not while following,
     // nor with a schema, which is looked up as the events come); by default one per core for big files
-    const jobs = opts.follow || schema ? 1 : (opts.jobs ?? defaultJobs(await totalSize(files)));
+    const jobs = opts.follow || schema ? 1 : (opts.jobs ?? defaultJobs(await filesSize()));
     if (jobs > 1) {
       const parallel = renderBinlogFilesParallel({
         files,
@@ -176,7 +179,7 @@ export function binlogCommand(program: Command): Command {
     .option(
       "--jobs <n>",
       "threads decoding the files in chunks, output identical and in order (default: one per core for 256 MiB of files and more, else 1; always 1 with --follow or --schema-from)",
-      intOption("--jobs"),
+      positiveIntOption("--jobs"),
     )
     .option(
       "--schema-from <url>",

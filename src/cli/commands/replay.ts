@@ -17,7 +17,7 @@ import {
   streamProgress,
 } from "../../replay/source.ts";
 import { openStreamLog } from "../../stream/index.ts";
-import { action, cliContext, ExitCode, intOption } from "../context.ts";
+import { action, cliContext, ExitCode, intOption, positiveIntOption } from "../context.ts";
 
 interface ReplayCliOptions {
   pcap?: string;
@@ -54,16 +54,6 @@ function speedOption(value: string): Speed {
   } catch (e) {
     throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `--speed: ${(e as Error).message}`);
   }
-}
-
-function positiveInt(name: string) {
-  const parse = intOption(name);
-  return (value: string): number => {
-    const n = parse(value);
-    if (n < 1)
-      throw new CommanderError(ExitCode.usage, "sluice.invalidArgument", `${name} must be at least 1`);
-    return n;
-  };
 }
 
 export function register(program: Command): void {
@@ -115,7 +105,7 @@ export function register(program: Command): void {
         "a command slower than this on the target counts as slow (progress lines, end report, metrics)",
       )
         .default(DEFAULT_SLOW_MS)
-        .argParser(positiveInt("--slow-ms")),
+        .argParser(positiveIntOption("--slow-ms")),
     )
     .addOption(
       new Option(
@@ -123,7 +113,7 @@ export function register(program: Command): void {
         "with --from: the journal of replayed commands and the group's position are written at least every N ms",
       )
         .default(DEFAULT_BATCH.intervalMs)
-        .argParser(positiveInt("--commit-interval")),
+        .argParser(positiveIntOption("--commit-interval")),
     )
     .addOption(
       new Option(
@@ -131,7 +121,7 @@ export function register(program: Command): void {
         "with --from: write them too as soon as N/2 commands are done; a session waits while N done are unwritten, so a restart after a crash runs again at most N-1 commands besides those executing (1: each command is journalled before its session sends the next)",
       )
         .default(DEFAULT_BATCH.maxCommands)
-        .argParser(positiveInt("--commit-batch")),
+        .argParser(positiveIntOption("--commit-batch")),
     )
     .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
     .option("--dry-run", "only count what would be replayed")

@@ -53,3 +53,9 @@ test("a server URL with the wrong scheme is a usage error (exit 2) with what to 
   assert.match(r.stderr, /hint: write mysql:\/\//);
   assert.doesNotMatch(r.stderr, /secret/);
 });
+
+test("binlog read --jobs 0 is a usage error (exit 2) that names the option", () => {
+  const r = run("binlog", "read", "--jobs", "0", "x.bin");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--jobs must be at least 1/);
+});

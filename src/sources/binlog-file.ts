@@ -338,15 +338,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Total size of the files (for progress), 0 for those that cannot be read. */
-export async function totalSize(files: string[]): Promise<number> {
+/**
+ * Bytes a read of the files goes through (for progress, and the default --jobs): their sizes, from
+ * `startPosition` in the first and up to `stopPosition` in the last; 0 for files that cannot be read.
+ */
+export async function totalSize(
+  files: string[],
+  range: { startPosition?: number; stopPosition?: number } = {},
+): Promise<number> {
   let sum = 0;
-  for (const f of files) {
+  for (let i = 0; i < files.length; i++) {
+    let size: number;
     try {
-      sum += (await stat(f)).size;
+      size = (await stat(files[i]!)).size;
     } catch {
       // reported when the file is opened
+      continue;
     }
+    const end = i === files.length - 1 ? Math.min(size, range.stopPosition ?? size) : size;
+    const start = i === 0 ? Math.min(end, range.startPosition ?? 0) : 0;
+    sum += end - start;
   }
   return sum;
 }

@@ -59,7 +59,7 @@ async function readCommand(files: string[], opts: ReadOptions): Promise<number> 
     }
     // (the files' size is read once, when the bar or the default --jobs needs it)
     let size: number | undefined;
-    const filesSize = async () => (size ??= await totalSize(files));
+    const filesSize = async () => (size ??= await totalSize(files, opts));
     const total = opts.progress && process.stderr.isTTY && !process.stdout.isTTY ? await filesSize() : 0;
     // the progress bar's library is loaded only when a bar is shown
     if (total >= PROGRESS_MIN_BYTES)

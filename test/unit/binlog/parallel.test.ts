@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
@@ -19,8 +19,10 @@ import {
 } from "../../../src/codecs/binlog/render.ts";
 import { JsonlSink } from "../../../src/codecs/binlog/rows-json/sink.ts";
 import { SluiceError } from "../../../src/core/errors.ts";
-import { readBinlogFileBatches } from "../../../src/sources/binlog-file.ts";
+import { readBinlogFileBatches, totalSize } from "../../../src/sources/binlog-file.ts";
 import {
+  defaultJobs,
+  PARALLEL_MIN_BYTES,
   type ParallelReadOptions,
   type ParallelReadStats,
   renderBinlogFilesParallel,
@@ -237,5 +239,26 @@ describe("sluice binlog read --jobs 2 prints what --jobs 1 prints (the CLI, from
       assert.equal(two.stderr.toString(), one.stderr.toString());
       assert.equal(two.status, one.status);
     }
+  });
+});
+
+describe("the default --jobs goes by the bytes a read goes through", () => {
+  test("file sizes, from the start position in the first file to the stop position in the last", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sluice-span-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    writeFileSync(a, Buffer.alloc(1000));
+    writeFileSync(b, Buffer.alloc(500));
+    assert.equal(await totalSize([a, b]), 1500);
+    assert.equal(await totalSize([a, b], { startPosition: 100, stopPosition: 200 }), 900 + 200);
+    assert.equal(await totalSize([a], { startPosition: 100, stopPosition: 250 }), 150);
+    // past the end, and a missing file
+    assert.equal(await totalSize([a, join(dir, "none")], { stopPosition: 5000 }), 1000);
+    assert.equal(await totalSize([b], { startPosition: 900 }), 0);
+    // a read of a few events of a big file runs in one thread
+    const big = PARALLEL_MIN_BYTES;
+    assert.equal(defaultJobs(big - 1), 1);
+    assert.ok(defaultJobs(big) >= Math.min(2, availableParallelism()));
   });
 });

@@ -25,6 +25,7 @@ export class EventPublisher {
   private readonly policy: ProducerPolicy;
   private batch: StreamRecord[] = [];
   private failure: unknown;
+  private readonly failureListeners: ((e: unknown) => void)[] = [];
 
   private constructor(log: StreamLog, producer: Producer, policy: ProducerPolicy) {
     this.log = log;
@@ -49,12 +50,25 @@ export class EventPublisher {
   publish(e: SessionEvent): void {
     if (this.policy === "drop") {
       // Returns at once: what does not fit the producer's bounded queue is dropped and counted there.
-      this.producer.append([eventRecord(e)]).catch((err: unknown) => {
-        this.failure ??= err;
-      });
+      this.producer.append([eventRecord(e)]).catch((err: unknown) => this.failed(err));
       return;
     }
     this.batch.push(eventRecord(e));
+  }
+
+  /**
+   * Calls `listener` once if the log fails for good: under `drop`, when it is lost (the broker stayed
+   * away for the whole reconnect budget), after which every event would be lost.
+   */
+  onFailure(listener: (e: unknown) => void): void {
+    if (this.failure !== undefined) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  private failed(e: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = e;
+    for (const l of this.failureListeners.splice(0)) l(e);
   }
 
   /** With `block`: writes what was published so far, so the reader waits for the log (call between chunks). */

@@ -1,4 +1,4 @@
-import { SluiceError } from "../core/errors.ts";
+import { isSluiceError, SluiceError } from "../core/errors.ts";
 import { streamMetrics } from "./metrics.ts";
 import type {
   AppendResult,
@@ -32,7 +32,10 @@ const DEFAULTS = { maxBatch: 1000, maxQueuedRecords: 10_000, maxQueuedBytes: 64 
  * - block: `append` waits for capacity, then for its records to be durable. After a failed write the
  *   producer is failed: the queue is rejected and later appends throw, because writing later records
  *   after an earlier one was lost would break per-key order.
- * - drop: `append` queues what fits and returns at once; failed writes are counted, not thrown.
+ * - drop: `append` queues what fits and returns at once; failed writes are counted, not thrown,
+ *   except when the log is lost for good (STREAM_BROKER_LOST: the broker stayed away for the whole
+ *   reconnect budget): then the producer is failed as under block, since every later write would
+ *   fail too, and `append` throws that error so that the source can stop.
  */
 export class PolicyProducer implements Producer {
   readonly stream: string;
@@ -181,7 +184,8 @@ export class PolicyProducer implements Producer {
           }
         } catch (e) {
           this.lastError = e instanceof Error ? e.message : String(e);
-          if (this.policy === "block") this.fail(e, batch);
+          if (this.policy === "block" || (isSluiceError(e) && e.code === "STREAM_BROKER_LOST"))
+            this.fail(e, batch);
           else {
             this.counters.failed += batch.length;
             this.metrics.failed.inc(this.labels, batch.length);

@@ -209,6 +209,7 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
       (k) => {
         kernelCounters = k;
       },
+      publisher,
     );
   } finally {
     await publisher?.close();
@@ -221,6 +222,7 @@ async function runLive(
   report: (final: boolean, extra?: Record<string, number | string>) => void,
   info: (message: string) => void,
   exposeKernel: (read: () => Record<string, number>) => void,
+  publisher: EventPublisher | undefined,
 ): Promise<number> {
   const live = new LiveCapture(
     { interface: o.interface!, filter: o.filter, bufferKiB: o.bufferKib, immediate: o.immediate ?? false },
@@ -235,6 +237,13 @@ async function runLive(
   const stop = () => void live.stop();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  // The stream log lost for good (the broker away for the whole reconnect budget): every later event
+  // would be lost, so the capture stops and says why (a supervisor restarts it), rather than run on.
+  let lost: unknown;
+  publisher?.onFailure((e) => {
+    lost = e;
+    stop();
+  });
   const timers: NodeJS.Timeout[] = [];
   if (o.statsInterval > 0) {
     timers.push(
@@ -261,6 +270,7 @@ async function runLive(
   }
   decoder.finish();
   report(true, kernel());
+  if (lost !== undefined) throw lost;
   return ExitCode.ok;
 }
 

@@ -7,8 +7,9 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import type { SessionEvent } from "../../../src/capture/events.ts";
-import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { localBroker, type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { relay } from "../tcp-relay.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
@@ -93,6 +94,15 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** `sluice capture -i lo --json` of the sandbox's traffic, with more arguments. */
+function liveCapture(args: string[]): ChildProcess {
+  return spawn(
+    process.execPath,
+    ["bin/sluice.js", "capture", "-i", "lo", "--filter", `tcp port ${server.port}`, "--json", ...args],
+    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+}
+
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
   let text = "";
   return new Promise((resolve, reject) => {
@@ -116,25 +126,7 @@ test("live: sluice capture -i lo decodes new and already-open sessions (processl
     database: "shop",
   });
   const log = `file:${join(dir, "capture.db")}`;
-  const child = spawn(
-    process.execPath,
-    [
-      "bin/sluice.js",
-      "capture",
-      "-i",
-      "lo",
-      "--filter",
-      `tcp port ${server.port}`,
-      "--json",
-      "--processlist",
-      url,
-      "--to",
-      log,
-      "--stats-interval",
-      "1",
-    ],
-    { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = liveCapture(["--processlist", url, "--to", log, "--stats-interval", "1"]);
   let stdout = "";
   child.stdout!.on("data", (d: Buffer) => {
     stdout += d.toString();
@@ -172,5 +164,65 @@ test("live: sluice capture -i lo decodes new and already-open sessions (processl
     assert.deepEqual(JSON.parse(Buffer.from(stored[0]!.value).toString()), events[0]);
   } finally {
     await stream.close();
+  }
+});
+
+test("live: sluice capture --to amqp:// stops with exit 1 when the broker stays away past the reconnect budget", {
+  skip: noTcpdump,
+  // (a capture that runs on fails here rather than holding the suite)
+  timeout: 120_000,
+}, async () => {
+  // A TCP relay of the test's own between the capture and the shared broker, cut for good: a fault
+  // injector for a broker that vanished (the broker itself is never stopped).
+  const broker = await localBroker("rabbitmq");
+  const net = await relay(broker.port, { host: broker.host });
+  const stream = `capture-lost-${process.pid}-${Date.now()}`;
+  const child = liveCapture([
+    "--to",
+    `amqp://guest:guest@127.0.0.1:${net.port}/${stream}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`,
+  ]);
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  child.stdout!.resume();
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const conn = await mysql.createConnection({ host: "127.0.0.1", port: server.port, user: "root" });
+  try {
+    await waitForLine(child, /capturing on lo/);
+    await conn.query("SELECT 'published'");
+    net.down();
+    // traffic while the broker is away: its events wait for the reconnect, then fail for good
+    let code: number | null | undefined;
+    void exited.then((c) => {
+      code = c;
+    });
+    while (code === undefined) {
+      await conn.query("SELECT 'while the broker is away'");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(code, 1, stderr);
+  } finally {
+    await conn.end();
+    child.kill("SIGKILL");
+    net.close();
+  }
+  // (the log lines are for people; the statistics and the error are JSON with --json)
+  const last = stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{"));
+  const final = last.map((l) => JSON.parse(l)).find((l) => l.final);
+  assert.ok(final, `final statistics before the error: ${stderr}`);
+  assert.ok(final.stats.commands >= 2);
+  const { error } = JSON.parse(last.at(-1)!) as { error: { code: string; message: string; hint: string } };
+  assert.equal(error.code, "STREAM_BROKER_LOST");
+  assert.match(error.message, /could not reconnect within 1s/);
+  assert.match(error.hint, /restart/);
+  const direct = await openStreamLog(broker.url);
+  try {
+    await direct.deleteStream(stream).catch(() => {});
+  } finally {
+    await direct.close();
   }
 });

@@ -357,6 +357,34 @@ test("a broker away longer than the budget: errors name the broker, stream and c
   await direct.close();
 });
 
+test("a drop-policy producer whose broker stays away past the budget fails: append throws, what it held is counted", async () => {
+  const net = await relay(broker.port, { host: broker.host });
+  const stream = fresh("reconnect-drop-gone");
+  const log = await openStreamLog(
+    `amqp://guest:guest@127.0.0.1:${net.port}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`,
+  );
+  const producer = await log.producer(stream, { policy: "drop", maxBatch: 10 });
+  await producer.append(Array.from({ length: 20 }, (_, i) => rec("k", i)));
+  await producer.flush();
+  net.down();
+  // accepted while the broker is away: held for the reconnect, then failed when the budget is spent
+  const held = await producer.append(Array.from({ length: 30 }, (_, i) => rec("k", 20 + i)));
+  assert.equal(held.accepted, 30);
+  await producer.flush();
+  const stats = producer.stats();
+  assert.equal(stats.appended, 20);
+  assert.equal(stats.failed, 30, "every record accepted after the cut is counted as failed");
+  assert.equal(stats.queued, 0);
+  await assert.rejects(producer.append([rec("k", 50)]), (e: unknown) => {
+    assert.ok(isSluiceError(e));
+    assert.equal(e.code, "STREAM_BROKER_LOST");
+    assert.match(e.message, /could not reconnect within 1s/);
+    return true;
+  });
+  await log.close();
+  net.close();
+});
+
 test("`sluice stream tail -f --group` exits non-zero when the broker stays away, its commit intact", async () => {
   const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-cli");

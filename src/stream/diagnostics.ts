@@ -6,7 +6,7 @@
  */
 import { channel } from "node:diagnostics_channel";
 
-export type StreamConnectionEvent =
+export type StreamConnectionEvent = (
   | {
       event: "lost";
       url: string;
@@ -29,7 +29,19 @@ export type StreamConnectionEvent =
   | { event: "reconnected"; url: string; broker: string; attempt: number; downMs: number; resent: number }
   | { event: "gave-up"; url: string; broker: string; attempts: number; downMs: number; reason: string }
   | { event: "blocked"; url: string; broker: string; reason: string }
-  | { event: "unblocked"; url: string; broker: string };
+  | { event: "unblocked"; url: string; broker: string }
+  | {
+      event: "durability";
+      url: string;
+      broker: string;
+      /** What an acknowledged write survives, from the server's persistence settings (Redis). */
+      survives: "power-loss" | "process-crash" | "nothing-certain";
+      detail: string;
+    }
+) & {
+  /** The server named in messages (default RabbitMQ). */
+  system?: string;
+};
 
 export const streamConnectionChannel = channel("sluice:stream:connection");
 
@@ -49,7 +61,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 export function logStreamConnectionEvents(logger: EventLogger): () => void {
   const onEvent = (message: unknown) => {
     const e = message as StreamConnectionEvent;
-    const where = `RabbitMQ at ${e.broker} (${e.url})`;
+    const where = `${e.system ?? "RabbitMQ"} at ${e.broker} (${e.url})`;
     switch (e.event) {
       case "lost":
         if (e.budgetMs === 0) return; // the failure itself is the error the caller reports
@@ -91,6 +103,17 @@ export function logStreamConnectionEvents(logger: EventLogger): () => void {
         return;
       case "unblocked":
         logger.info(e, `${where} accepts publishing again`);
+        return;
+      case "durability":
+        if (e.survives === "power-loss") logger.info(e, `${where}: ${e.detail}`);
+        else
+          logger.warn(
+            {
+              ...e,
+              hint: "for writes that survive a power loss set appendonly yes and appendfsync always (docs/stream-log.md)",
+            },
+            `${where}: ${e.detail}`,
+          );
         return;
     }
   };

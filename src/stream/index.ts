@@ -1,6 +1,7 @@
 import { redactUrl } from "../core/url.ts";
 import { BackendStreamLog } from "./log.ts";
 import { RabbitBackend } from "./rabbitmq.ts";
+import { RedisBackend } from "./redis.ts";
 import { SqliteBackend } from "./sqlite.ts";
 import type { OpenOptions, StreamLog } from "./types.ts";
 import { parseStreamUrl } from "./url.ts";
@@ -10,7 +11,8 @@ export { parseStreamUrl } from "./url.ts";
 
 /**
  * Opens the stream log named by `url`: `file:PATH[?stream=NAME][&sync=normal]` (embedded SQLite)
- * or `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues). Throws a SluiceError
+ * `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues) or
+ * `redis://[user:pass@]host:port/STREAM[?db=N]` (Redis Streams). Throws a SluiceError
  * naming the URL (password redacted) when it is malformed, the scheme is unknown or the broker
  * cannot be reached.
  */
@@ -23,6 +25,10 @@ export async function openStreamLog(url: string, options: OpenOptions = {}): Pro
       target.stream,
       options,
     );
+  }
+  if (target.kind === "redis") {
+    const redis = await RedisBackend.open(redactUrl(url), target, options.connectTimeoutMs);
+    return new BackendStreamLog(redis, target.stream, options);
   }
   const backend = await RabbitBackend.open(redactUrl(url), target, options.connectTimeoutMs);
   return new BackendStreamLog(backend, target.stream, options);

@@ -31,6 +31,7 @@
  * (milliseconds), user headers as further headers, the producer's record id in the AMQP message-id.
  */
 import { messageOf, SluiceError } from "../core/errors.ts";
+import { CommittedHere, isBrokerLost } from "./checkpoint.ts";
 import {
   type ChannelModel,
   closedError,
@@ -69,7 +70,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   private readonly registeredGroups = new Set<string>();
   private readonly offsetQueues = new Set<string>();
   /** Offsets this process committed, per stream and group: reported when the broker is gone for good. */
-  private readonly committedHere = new Map<string, Map<string, number>>();
+  private readonly committedHere = new CommittedHere();
 
   private constructor(
     readonly url: string,
@@ -138,26 +139,9 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
     });
   }
 
-  /** The committed offsets this process stored for `stream`, as `group=offset` (for error messages). */
-  private committedText(stream: string): string | undefined {
-    const groups = this.committedHere.get(stream);
-    if (!groups || groups.size === 0) return undefined;
-    return [...groups].map(([g, o]) => `${g}=${o}`).join(",");
-  }
-
   lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {
-    if (!(e instanceof SluiceError) || e.code !== "STREAM_BROKER_LOST")
-      return this.wrap(e, "reading", { stream });
-    const committed = this.committedText(stream);
-    return new SluiceError(
-      "STREAM_BROKER_LOST",
-      `${e.message}; reading stream '${stream}'${nextOffset === undefined ? "" : ` at offset ${nextOffset}`}`,
-      {
-        context: { ...e.context, stream, nextOffset, committed },
-        hint: `nothing after the committed offset${committed ? ` (${committed})` : ""} is lost: restart the consumer when the broker is back and it resumes at committed + 1; ?reconnect= in the URL waits longer`,
-        cause: e,
-      },
-    );
+    if (!isBrokerLost(e)) return this.wrap(e, "reading", { stream });
+    return this.committedHere.readLost(e, stream, nextOffset, "the broker");
   }
 
   /** A failed append: which stream, what this process had confirmed, what to do. */
@@ -296,22 +280,10 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
       await this.publisher.publish(sends).done;
       this.registeredGroups.add(queue);
     } catch (e) {
-      const before = this.committedHere.get(stream)?.get(group);
-      if (e instanceof SluiceError && e.code === "STREAM_BROKER_LOST")
-        throw new SluiceError(
-          "STREAM_BROKER_LOST",
-          `${e.message}; could not commit offset ${offset} of group '${group}' on stream '${stream}'`,
-          {
-            context: { ...e.context, stream, group, offset, committed: before },
-            hint: `the group's committed offset stays ${before ?? "where it was"}: restart the consumer when the broker is back and it resumes after it; ?reconnect= in the URL waits longer`,
-            cause: e,
-          },
-        );
+      if (isBrokerLost(e)) throw this.committedHere.commitLost(e, stream, group, offset, "the broker");
       throw this.wrap(e, "committing an offset", { stream, group, offset: String(offset) });
     }
-    const groups = this.committedHere.get(stream) ?? new Map<string, number>();
-    groups.set(group, offset);
-    this.committedHere.set(stream, groups);
+    this.committedHere.set(stream, group, offset);
   }
 
   async bounds(

@@ -25,7 +25,8 @@
  *
  * Adapters (the URL picks one): `file:PATH` = SQLite through better-sqlite3 in WAL mode;
  * `amqp://user:pass@host:port/STREAM` = RabbitMQ stream queues over AMQP 0-9-1 (amqplib; why not the
- * native stream protocol, and how committed offsets are kept: src/stream/rabbitmq.ts).
+ * native stream protocol, and how committed offsets are kept: src/stream/rabbitmq.ts);
+ * `redis://host:port/STREAM` = Redis Streams with dense offsets as entry IDs (src/stream/redis.ts).
  * Both implement `StreamBackend`; the policies, batching and consumer bookkeeping above it are shared
  * (src/stream/producer.ts, src/stream/consumer.ts, src/stream/log.ts).
  */
@@ -165,7 +166,7 @@ export interface OpenOptions {
 }
 
 export interface StreamLog {
-  readonly adapter: "sqlite" | "rabbitmq";
+  readonly adapter: "sqlite" | "rabbitmq" | "redis";
   /** The URL without secrets. */
   readonly url: string;
   /** The stream named by the URL, when it names one. */

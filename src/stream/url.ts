@@ -16,7 +16,28 @@ export type StreamTarget =
       reconnect?: Partial<ReconnectPolicy>;
       /** The client-provided connection name the broker shows (`?name=`). */
       connectionName?: string;
-    };
+    }
+  | RedisStreamTarget;
+
+/** `redis://` / `rediss://` (TLS): Redis Streams (src/stream/redis.ts). */
+export interface RedisStreamTarget {
+  kind: "redis";
+  host: string;
+  port: number;
+  /** ACL user (Redis 6+); absent = the default user. */
+  username: string | undefined;
+  password: string | undefined;
+  db: number;
+  tls: boolean;
+  stream: string | undefined;
+  /** Prefix of every key the log uses (`?prefix=`, default `sluice`). */
+  prefix: string;
+  reconnect?: Partial<ReconnectPolicy>;
+  /** The client name the server shows in CLIENT LIST (`?name=`). */
+  connectionName?: string;
+  /** `?wait=N`: after each append and commit, WAIT for N replicas, up to `timeoutMs` (`?wait_timeout=`). */
+  wait?: { replicas: number; timeoutMs: number };
+}
 
 /** How the RabbitMQ adapter reconnects after it lost its connection. */
 export interface ReconnectPolicy {
@@ -38,7 +59,8 @@ function parseMs(text: string): number | undefined {
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? "s"]!);
 }
 
-const EXAMPLES = "file:./sluice.db, file:/var/lib/sluice/log.db or amqp://guest:guest@127.0.0.1:5672/STREAM";
+const EXAMPLES =
+  "file:./sluice.db, file:/var/lib/sluice/log.db, amqp://guest:guest@127.0.0.1:5672/STREAM or redis://127.0.0.1:6379/STREAM";
 
 /** Stream names become table and queue names (a queue name holds 255 bytes with the group name): printable, short. */
 const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
@@ -61,6 +83,8 @@ export function checkStreamName(name: string, url: string): string {
  *   URL, SLUICE_AMQP_PASSWORD is used. After a lost connection the adapter reconnects:
  *   `?reconnect=60s` is how long it keeps trying (`0` = fail at once), `?backoff_min=500ms` and
  *   `?backoff_max=10s` bound the wait between attempts; `?name=` is the connection name the broker shows.
+ * - `redis://[user:pass@]host:port/STREAM` (`rediss://` for TLS): Redis Streams; `?db=`, `?prefix=`,
+ *   `?wait=N&wait_timeout=1s` and the reconnect options above (parseRedisUrl).
  */
 export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env): StreamTarget {
   const shown = redactUrl(url);
@@ -90,13 +114,7 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
     };
   }
   if (scheme === "amqp") {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw bad("not a URL");
-    }
-    if (!u.hostname) throw bad("no host");
+    const u = hostUrl(url, bad);
     const port = u.port ? Number(u.port) : 5672;
     const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
     const password = u.password ? decodeURIComponent(u.password) : (env.SLUICE_AMQP_PASSWORD ?? "guest");
@@ -109,27 +127,98 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
       vhost: u.searchParams.get("vhost") ?? "/",
       stream: stream ? checkStreamName(stream, url) : undefined,
     };
-    const reconnect: Partial<ReconnectPolicy> = {};
-    for (const [param, field] of [
-      ["reconnect", "budgetMs"],
-      ["backoff_min", "minDelayMs"],
-      ["backoff_max", "maxDelayMs"],
-    ] as const) {
-      const text = u.searchParams.get(param);
-      if (text === null) continue;
-      const ms = parseMs(text);
-      if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
-      reconnect[field] = ms;
-    }
-    if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
-      throw bad("backoff_min and backoff_max must be above 0");
-    if (Object.keys(reconnect).length > 0) target.reconnect = reconnect;
+    const reconnect = reconnectParams(u.searchParams, bad);
+    if (reconnect) target.reconnect = reconnect;
     const name = u.searchParams.get("name");
     if (name) target.connectionName = name;
     return target;
   }
+  if (scheme === "redis" || scheme === "rediss") return parseRedisUrl(url, env, bad);
   throw new SluiceError("USAGE_STREAM_URL", `unknown stream-log scheme '${scheme}:'`, {
     context: { url: shown },
-    hint: `supported: file: (embedded SQLite) and amqp: (RabbitMQ streams), e.g. ${EXAMPLES}`,
+    hint: `supported: file: (embedded SQLite), amqp: (RabbitMQ streams) and redis: (Redis Streams), e.g. ${EXAMPLES}`,
   });
+}
+
+/** A broker URL: parsed, with a host. */
+function hostUrl(url: string, bad: (why: string) => SluiceError): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw bad("not a URL");
+  }
+  if (!u.hostname) throw bad("no host");
+  return u;
+}
+
+/** `?reconnect=`, `?backoff_min=`, `?backoff_max=` (durations); undefined when none is given. */
+function reconnectParams(
+  params: URLSearchParams,
+  bad: (why: string) => SluiceError,
+): Partial<ReconnectPolicy> | undefined {
+  const reconnect: Partial<ReconnectPolicy> = {};
+  for (const [param, field] of [
+    ["reconnect", "budgetMs"],
+    ["backoff_min", "minDelayMs"],
+    ["backoff_max", "maxDelayMs"],
+  ] as const) {
+    const text = params.get(param);
+    if (text === null) continue;
+    const ms = parseMs(text);
+    if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
+    reconnect[field] = ms;
+  }
+  if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
+    throw bad("backoff_min and backoff_max must be above 0");
+  return Object.keys(reconnect).length > 0 ? reconnect : undefined;
+}
+
+/** Key prefixes: no glob characters (keys are listed with SCAN MATCH), no braces (hash tags). */
+const KEY_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/**
+ * `redis://[user:pass@]host[:port]/STREAM[?db=N&prefix=sluice&wait=N&wait_timeout=1s&...]`, `rediss://`
+ * for TLS. As for amqp:, the path is the stream name; the database number is `?db=` (default 0).
+ * Without a password in the URL, SLUICE_REDIS_PASSWORD is used (none when unset).
+ */
+function parseRedisUrl(url: string, env: NodeJS.ProcessEnv, bad: (why: string) => SluiceError): StreamTarget {
+  const u = hostUrl(url, bad);
+  const params = u.searchParams;
+  const path = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  const db = Number(params.get("db") ?? "0");
+  if (!Number.isInteger(db) || db < 0)
+    throw bad(`db=${params.get("db")} (expected a database number, 0 to 15)`);
+  const prefix = params.get("prefix") ?? "sluice";
+  if (!KEY_PREFIX.test(prefix))
+    throw bad(
+      `prefix=${prefix} (letters, digits, '.', '_', ':' or '-', at most 64, starting with a letter or digit)`,
+    );
+  const target: RedisStreamTarget = {
+    kind: "redis",
+    host: u.hostname.replace(/^\[|\]$/g, ""),
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : env.SLUICE_REDIS_PASSWORD || undefined,
+    db,
+    tls: u.protocol === "rediss:",
+    stream: path ? checkStreamName(path, url) : undefined,
+    prefix,
+  };
+  const reconnect = reconnectParams(params, bad);
+  if (reconnect) target.reconnect = reconnect;
+  const name = params.get("name");
+  if (name) target.connectionName = name;
+  const wait = params.get("wait");
+  if (wait !== null) {
+    const replicas = Number(wait);
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw bad(`wait=${wait} (expected a number of replicas)`);
+    const timeoutText = params.get("wait_timeout") ?? "1s";
+    const timeoutMs = parseMs(timeoutText);
+    if (timeoutMs === undefined || timeoutMs <= 0)
+      throw bad(`wait_timeout=${timeoutText} (expected a duration above 0, such as 500ms or 2s)`);
+    if (replicas > 0) target.wait = { replicas, timeoutMs };
+  }
+  return target;
 }

@@ -42,9 +42,54 @@ test("amqp: URLs: the path is the stream, the vhost comes from ?vhost=, the pass
   assert.equal(t.stream, undefined);
 });
 
+test("redis: URLs: the path is the stream, ?db= the database, the password from the env when absent", () => {
+  assert.deepEqual(parseStreamUrl("redis://127.0.0.1:6379/changes", {}), {
+    kind: "redis",
+    host: "127.0.0.1",
+    port: 6379,
+    username: undefined,
+    password: undefined,
+    db: 0,
+    tls: false,
+    stream: "changes",
+    prefix: "sluice",
+  });
+  const t = parseStreamUrl(
+    "rediss://sluice@cache.local?db=3&prefix=cdc.prod&reconnect=5s&backoff_min=50ms&name=cdc&wait=2&wait_timeout=250ms",
+    { SLUICE_REDIS_PASSWORD: "from-env" },
+  );
+  assert.equal(t.kind, "redis");
+  if (t.kind !== "redis") return;
+  assert.deepEqual(
+    { ...t },
+    {
+      kind: "redis",
+      host: "cache.local",
+      port: 6379,
+      username: "sluice",
+      password: "from-env",
+      db: 3,
+      tls: true,
+      stream: undefined,
+      prefix: "cdc.prod",
+      reconnect: { budgetMs: 5000, minDelayMs: 50 },
+      connectionName: "cdc",
+      wait: { replicas: 2, timeoutMs: 250 },
+    },
+  );
+  assert.equal((parseStreamUrl("redis://h/s?wait=0") as { wait?: unknown }).wait, undefined);
+});
+
 test("bad URLs are usage errors that show the URL without its password and say what to write", () => {
   const cases: [string, string, RegExp][] = [
-    ["redis://localhost", "USAGE_STREAM_URL", /unknown stream-log scheme 'redis:'/],
+    ["kafka://localhost", "USAGE_STREAM_URL", /unknown stream-log scheme 'kafka:'/],
+    ["redis://u:topsecret@/s", "USAGE_STREAM_URL", /not a URL|no host/],
+    ["redis://u:topsecret@h/s?db=x", "USAGE_STREAM_URL", /db=x/],
+    ["redis://u:topsecret@h/s?prefix=a*b", "USAGE_STREAM_URL", /prefix=a\*b/],
+    ["redis://u:topsecret@h/s?wait=two", "USAGE_STREAM_URL", /wait=two/],
+    ["redis://u:topsecret@h/s?wait=1&wait_timeout=0", "USAGE_STREAM_URL", /wait_timeout=0/],
+    ["redis://u:topsecret@h/s?reconnect=soon", "USAGE_STREAM_URL", /reconnect=soon/],
+    ["redis://u:topsecret@h/bad%20name", "USAGE_STREAM_NAME", /invalid stream name 'bad name'/],
     ["sluice.db", "USAGE_STREAM_URL", /no scheme/],
     ["file:", "USAGE_STREAM_URL", /no file path/],
     ["file:x.db?sync=off", "USAGE_STREAM_URL", /sync=off \(expected full or normal\)/],

@@ -12,6 +12,11 @@ export interface TcpRelay {
   /** Drops every connection and refuses new ones (reset at once) until `restore`: a server gone from the network. */
   down: () => void;
   restore: () => void;
+  /**
+   * Swallows what the server sends on the connections open now (requests still reach it) until `cut`:
+   * replies lost on the way back.
+   */
+  muteReplies: () => void;
   /** Sends new connections to another port (a server restarted elsewhere). */
   retarget: (port: number) => void;
   close: () => void;
@@ -29,6 +34,7 @@ export async function relay(
   const sockets = new Set<Socket>();
   let target = port;
   let refusing = false;
+  const muted = new WeakSet<Socket>();
   const server = createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -39,6 +45,7 @@ export async function relay(
     client.pipe(upstream);
     let seen = 0;
     upstream.on("data", (data: Buffer) => {
+      if (muted.has(upstream)) return;
       let chunk = data;
       const at = opts.corruptAt;
       if (at !== undefined && at >= seen && at < seen + chunk.length) {
@@ -73,6 +80,9 @@ export async function relay(
     down: () => {
       refusing = true;
       cut();
+    },
+    muteReplies: () => {
+      for (const s of sockets) muted.add(s);
     },
     restore: () => {
       refusing = false;

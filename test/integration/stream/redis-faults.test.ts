@@ -1,0 +1,241 @@
+// Redis-only behaviour against the local Redis: what a write acknowledged by this server means, WAIT
+// for replicas, retention by age, the CLI, and two network faults. The shared Redis cannot be stopped
+// or made to lose a reply by a test, so those connections run through a TCP relay on 127.0.0.1 that
+// the test controls (tcp-relay.ts, a fault injector): cut, it is a server gone from the network;
+// muted, it passes requests to Redis and swallows the replies.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { test } from "node:test";
+import { isSluiceError } from "../../../src/core/errors.ts";
+import type { StreamConnectionEvent } from "../../../src/stream/diagnostics.ts";
+import { openStreamLog } from "../../../src/stream/index.ts";
+import type { StoredRecord, StreamRecord } from "../../../src/stream/types.ts";
+import { relay } from "../tcp-relay.ts";
+import { readAll, rec, seqOf } from "./conformance.ts";
+import { REDIS, testPrefix } from "./redis-keys.ts";
+
+const prefix = testPrefix("faults");
+const direct = `${REDIS}?prefix=${prefix}`;
+
+/** Collects the stream log's connection events while `fn` runs. */
+async function withEvents<T>(fn: (events: StreamConnectionEvent[]) => Promise<T>): Promise<T> {
+  const events: StreamConnectionEvent[] = [];
+  const on = (m: unknown) => events.push(m as StreamConnectionEvent);
+  subscribe("sluice:stream:connection", on);
+  try {
+    return await fn(events);
+  } finally {
+    unsubscribe("sluice:stream:connection", on);
+  }
+}
+
+test("opening says what an acknowledged write survives on this server (here: nothing, no persistence)", async () => {
+  await withEvents(async (events) => {
+    const log = await openStreamLog(direct);
+    await log.close();
+    const d = events.find((e) => e.event === "durability");
+    assert.ok(d && d.event === "durability", "a durability event at open");
+    assert.equal(d.system, "Redis");
+    // The local Redis runs with --save "" --appendonly no (scripts/run.sh).
+    assert.equal(d.survives, "nothing-certain");
+    assert.match(d.detail, /appendonly no/);
+    assert.match(d.detail, /restart or crash of Redis loses the whole log/);
+  });
+});
+
+test("?wait=1 without a replica: the append is refused with how many replicas acknowledged it", async () => {
+  const log = await openStreamLog(`${direct}&wait=1&wait_timeout=50ms`);
+  try {
+    const p = await log.producer("waited");
+    await assert.rejects(p.append([rec("k", 0)]), (e: unknown) => {
+      assert.ok(isSluiceError(e));
+      assert.equal(e.code, "STREAM_APPEND_FAILED");
+      assert.match(e.message, /offsets 0\.\.0 is on the Redis primary .*only 0 of 1 replicas acknowledged/);
+      assert.match(e.hint ?? "", /INFO replication/);
+      return true;
+    });
+  } finally {
+    await log.close();
+  }
+});
+
+test("retention by age removes what was appended before the limit, keeping offsets", async () => {
+  const log = await openStreamLog(direct, { retention: { maxAgeMs: 300 } });
+  try {
+    const p = await log.producer("aged");
+    await p.append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
+    // The append script looks at the age of the oldest records at most once a second.
+    await new Promise((r) => setTimeout(r, 1100));
+    await p.append([rec("k", 50)]);
+    const info = await log.info("aged");
+    assert.deepEqual(info.partitions, [{ partition: 0, first: 50, head: 50 }]);
+    assert.deepEqual(info.retention, { maxAgeMs: 300 });
+    assert.equal((await log.read("aged", 0, { max: 10 }))[0]?.offset, 50);
+  } finally {
+    await log.close();
+  }
+});
+
+test("a batch whose reply was lost is sent again after the reconnect and written once", async () => {
+  const r = await relay(6379);
+  const stream = "lost-reply";
+  const check = await openStreamLog(direct);
+  try {
+    await withEvents(async (events) => {
+      const log = await openStreamLog(
+        `${r.url(REDIS)}?prefix=${prefix}&reconnect=30s&backoff_min=50ms&backoff_max=200ms`,
+      );
+      const p = await log.producer(stream);
+      await p.append([rec("a", 0), rec("a", 1)]);
+      r.muteReplies();
+      const batch = Array.from({ length: 10 }, (_, i) => rec(`k${i % 3}`, 2 + i));
+      const pending = p.append(batch);
+      // Redis has run the append script: the records are there, the reply never reached the client.
+      while ((await check.info(stream)).partitions[0]?.head !== 11)
+        await new Promise((res) => setTimeout(res, 10));
+      r.cut(); // the connection drops; the client reconnects (through the relay, passing again) and re-sends
+      assert.deepEqual(await pending, { accepted: 10, dropped: 0 });
+      await p.append([rec("a", 12)]);
+      await log.close();
+      const lost = events.find((e) => e.event === "lost");
+      assert.ok(
+        lost && lost.event === "lost" && lost.unconfirmed === 10,
+        "10 records were unacknowledged at the loss",
+      );
+      const back = events.find((e) => e.event === "reconnected");
+      assert.ok(
+        back && back.event === "reconnected" && back.resent === 10,
+        "and sent again after the reconnect",
+      );
+    });
+    const got = await readAll(check, stream, 13);
+    assert.deepEqual(
+      got.map((x) => [x.offset, seqOf(x)]),
+      Array.from({ length: 13 }, (_, i) => [i, i]),
+      "every record once, offsets dense",
+    );
+  } finally {
+    await check.deleteStream(stream);
+    await check.close();
+    r.close();
+  }
+});
+
+test("Redis away past the reconnect budget: appends, reads and commits fail with STREAM_BROKER_LOST and the checkpoint; the committed offset stays", async () => {
+  const r = await relay(6379);
+  const stream = "gone";
+  const log = await openStreamLog(
+    `${r.url(REDIS)}?prefix=${prefix}&reconnect=1s&backoff_min=100ms&backoff_max=200ms`,
+  );
+  const producer = await log.producer(stream, { policy: "block", maxBatch: 50 });
+  const consumer = await log.consumer(stream, "g");
+  const acked: number[] = [];
+  let failure: unknown;
+  let seq = 0;
+  const writing = (async () => {
+    try {
+      for (;;) {
+        const batch: StreamRecord[] = [];
+        for (let i = 0; i < 50; i++) batch.push(rec(`k${seq % 3}`, seq++, 100));
+        await producer.append(batch);
+        for (const b of batch) acked.push(JSON.parse(Buffer.from(b.value).toString()).seq as number);
+      }
+    } catch (e) {
+      failure = e;
+    }
+  })();
+  const read: StoredRecord[] = [];
+  while (read.length < 200) read.push(...(await consumer.read({ max: 200 - read.length, waitMs: 1000 })));
+  await consumer.commit(199);
+  while (acked.length < 500) await new Promise((res) => setTimeout(res, 5));
+  r.down(); // gone from the network: every reconnect attempt is refused until the 1 s budget is spent
+  await writing;
+
+  assert.ok(isSluiceError(failure), `a SluiceError, got ${String(failure)}`);
+  assert.equal(failure.code, "STREAM_BROKER_LOST");
+  assert.match(failure.message, new RegExp(`Redis at 127\\.0\\.0\\.1:${r.port}`));
+  assert.match(failure.message, new RegExp(`stream '${stream}'`));
+  assert.match(
+    failure.message,
+    new RegExp(`${acked.length} records .* acknowledged .*the last at offset ${acked.length - 1}`),
+  );
+  assert.match(failure.hint ?? "", /restart the stage from its checkpoint/);
+  await assert.rejects(consumer.read({ max: 10, waitMs: 100 }), (e: unknown) => {
+    assert.ok(isSluiceError(e));
+    assert.equal(e.code, "STREAM_BROKER_LOST");
+    assert.match(e.message, /reading stream 'gone' at offset 200/);
+    assert.match(e.hint ?? "", /committed offset \(g=199\)/);
+    return true;
+  });
+  await assert.rejects(consumer.commit(299), (e: unknown) => {
+    assert.ok(isSluiceError(e));
+    assert.equal(e.code, "STREAM_BROKER_LOST");
+    assert.match(e.hint ?? "", /committed offset stays 199/);
+    return true;
+  });
+  assert.equal(producer.stats().appended, acked.length);
+  await log.close();
+  r.close();
+
+  const check = await openStreamLog(direct);
+  try {
+    const info = await check.info(stream);
+    assert.deepEqual(
+      info.groups.map((g) => [g.group, g.committed]),
+      [["g", 199]],
+      "the committed offset is intact",
+    );
+    const got = (await readAll(check, stream, acked.length)).map(seqOf);
+    assert.deepEqual(got.slice(0, acked.length), acked, "every acknowledged record is there, in order");
+    // Only the batch in flight at the cut may be there beyond them (Redis may have run it): whole or not at all.
+    assert.ok(got.length === acked.length || got.length === acked.length + 50);
+  } finally {
+    await check.deleteStream(stream);
+    await check.close();
+  }
+});
+
+test("sluice stream append, tail --group and info work on redis://", () => {
+  const url = `${REDIS}/cli-s1?prefix=${prefix}`;
+  const sluice = (args: string[], input?: string) =>
+    spawnSync(process.execPath, ["bin/sluice.js", "stream", ...args], {
+      encoding: "utf8",
+      input,
+      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
+    });
+  const a = sluice(["append", url, "--key", "k", "--json"], "alpha\nbeta\ngamma\n");
+  assert.equal(a.status, 0, a.stderr);
+  assert.deepEqual(JSON.parse(a.stdout), { appended: 3 });
+  assert.match(
+    a.stderr,
+    /Redis at 127\.0\.0\.1:6379 .*appendonly no/,
+    "warns what an acknowledged write means",
+  );
+
+  const t = sluice(["tail", url, "--group", "g", "-n", "2", "--json"]);
+  assert.equal(t.status, 0, t.stderr);
+  const recs = t.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { offset: number; key: string; value: string });
+  assert.deepEqual(
+    recs.map((x) => [x.offset, x.key, x.value]),
+    [
+      [0, "k", "alpha"],
+      [1, "k", "beta"],
+    ],
+  );
+  const again = sluice(["tail", url, "--group", "g"]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /^2\t\S+\tk\tgamma\n$/);
+
+  const i = sluice(["info", url, "--json"]);
+  assert.equal(i.status, 0, i.stderr);
+  const info = JSON.parse(i.stdout) as { streams: { partitions: unknown[]; groups: unknown[] }[] };
+  assert.deepEqual(info.streams[0]?.partitions, [{ partition: 0, first: 0, head: 2 }]);
+  assert.deepEqual(info.streams[0]?.groups, [{ group: "g", committed: 2, lag: 0 }]);
+
+  const d = sluice(["delete", url]);
+  assert.equal(d.status, 0, d.stderr);
+});

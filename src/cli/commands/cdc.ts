@@ -66,7 +66,7 @@ export async function openSink(o: RunOptions): Promise<ChangeSink> {
     case "stream":
       if (!o.to)
         throw new SluiceError("USAGE_CDC_SINK", "--sink stream needs --to URL", {
-          hint: "e.g. --to file:./changes.db?stream=cdc or --to amqp://guest:guest@127.0.0.1:5672/cdc",
+          hint: "e.g. --to file:./changes.db?stream=cdc, --to amqp://guest:guest@127.0.0.1:5672/cdc or --to redis://127.0.0.1:6379/cdc",
         });
       return StreamLogSink.open(o.to);
   }

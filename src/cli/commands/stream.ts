@@ -7,14 +7,14 @@ import type { StartPosition, StoredRecord, StreamInfo, StreamLog, StreamRecord }
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
 
 const URL_HELP =
-  "stream-log URL: file:./sluice.db (embedded SQLite) or amqp://user:pass@host:5672/STREAM (RabbitMQ streams)";
+  "stream-log URL: file:./sluice.db (embedded SQLite), amqp://user:pass@host:5672/STREAM (RabbitMQ streams) or redis://host:6379/STREAM (Redis Streams)";
 
 function streamName(log: StreamLog, given: string | undefined): string {
   const name = given ?? log.defaultStream;
   if (!name)
     throw new SluiceError("USAGE_STREAM_MISSING", "no stream named", {
       context: { url: log.url },
-      hint: "pass --stream NAME (or put it in the URL: amqp://.../NAME, file:./x.db?stream=NAME)",
+      hint: "pass --stream NAME (or put it in the URL: amqp://.../NAME, redis://.../NAME, file:./x.db?stream=NAME)",
     });
   return name;
 }

@@ -1,5 +1,5 @@
 /**
- * Values read as text (`readText`) against both adapters: the same strings as decoding the bytes of
+ * Values read as text (`readText`) against every adapter: the same strings as decoding the bytes of
  * `read` with `buffer.toString("utf8")`, for the same records, through the log and through a consumer.
  */
 import assert from "node:assert/strict";
@@ -10,6 +10,7 @@ import { after, describe, test } from "node:test";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StoredRecord, StreamRecord } from "../../../src/stream/types.ts";
 import { uniqueStream } from "./conformance.ts";
+import { REDIS, testPrefix } from "./redis-keys.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "sluice-stream-text-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,6 +19,8 @@ const adapters = [
   { name: "sqlite", url: `file:${join(dir, "log.db")}` },
   // The local RabbitMQ (scripts/run.sh starts it).
   { name: "rabbitmq", url: "amqp://guest:guest@127.0.0.1:5672" },
+  // The local Redis, under a key prefix of this run.
+  { name: "redis", url: `${REDIS}?prefix=${testPrefix("text")}` },
 ];
 
 /** Capture-like JSON, non-ASCII (2-, 3- and 4-byte UTF-8), an empty value and an embedded NUL. */

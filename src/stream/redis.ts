@@ -9,8 +9,9 @@
  * - `P:{S}:meta`: a hash: `next` (the offset the next record gets), `bytes` (value bytes retained),
  *   `max_age_ms` / `max_bytes` (retention), `created`, `age_checked`.
  * - `P:{S}:groups`: a hash, consumer group -> committed offset.
- * - `P:{S}:producer:<id>`: the last batch a producer wrote (`sequence:first offset:count`), expiring
- *   a day after its last write: what makes a batch sent again after a lost reply a no-op.
+ * - `P:{S}:producer:<id>`: a hash of the batches one opened log wrote to S: `last` (the latest batch
+ *   sequence) and, for the latest 64, sequence -> first offset; it expires a day after its last write.
+ *   It is what makes a batch sent again after a lost reply a no-op.
  * - `P:streams`: a set of the stream names (for `streams()`).
  *
  * An append is one Lua script (APPEND below): it checks the producer's batch sequence, gives the
@@ -42,19 +43,22 @@ import { DEFAULT_RECONNECT, type ReconnectPolicy, type RedisStreamTarget } from 
 
 /** How long a producer's last batch sequence is kept for recognising a re-sent batch. */
 const PRODUCER_TTL_MS = 24 * 3_600_000;
+// (A batch that needs it is re-sent within the reconnect budget; the TTL is at least twice that.)
+
+/** How many of a producer's latest batches the append script remembers (batch sequence -> first offset). */
+const WINDOW = 64;
 
 const APPEND = `
+local WINDOW = ${WINDOW}
 local log, meta, producer = KEYS[1], KEYS[2], KEYS[3]
 local seq, now, ttl, n = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local nxt = redis.call('HGET', meta, 'next')
 if not nxt then return {-1, 0, 0} end
-local last = redis.call('GET', producer)
-if last then
-  local lseq, lfirst = string.match(last, '^(%d+):(%d+):')
-  if tonumber(lseq) >= seq then
-    if tonumber(lseq) == seq then return {0, tonumber(lfirst), 0} end
-    return {0, -1, 0}
-  end
+local lseq = tonumber(redis.call('HGET', producer, 'last') or '0')
+if seq <= lseq then
+  local done = redis.call('HGET', producer, ARGV[1])
+  if done then return {0, tonumber(done), 0} end
+  return {-2, lseq, 0}
 end
 local off = tonumber(nxt)
 local first = off
@@ -72,7 +76,9 @@ for i = 0, n - 1 do
 end
 redis.call('HSET', meta, 'next', string.format('%d', off))
 local total = redis.call('HINCRBY', meta, 'bytes', bytes)
-redis.call('SET', producer, string.format('%d:%d:%d', seq, first, n), 'PX', ttl)
+redis.call('HSET', producer, 'last', ARGV[1], ARGV[1], string.format('%d', first))
+redis.call('HDEL', producer, string.format('%d', seq - WINDOW))
+redis.call('PEXPIRE', producer, ttl)
 local maxBytes = tonumber(redis.call('HGET', meta, 'max_bytes') or '')
 local maxAge = tonumber(redis.call('HGET', meta, 'max_age_ms') or '')
 local checkAge = false
@@ -315,6 +321,17 @@ export class RedisBackend implements StreamBackend {
     }
     const [status, first] = reply;
     if (status === -1) throw this.noStream(stream);
+    if (status === -2)
+      // Batches of one log run in the order they were sent (one connection, re-sent in order), so a
+      // batch older than the last one written was written too; this one was not: refuse, never drop.
+      throw new SluiceError(
+        "STREAM_APPEND_FAILED",
+        `Redis received batch ${seq} of this producer after batch ${first} and had not written it; the append is refused rather than put out of order`,
+        {
+          context: { url: this.url, stream, producer: this.producerId, batch: seq, last: first },
+          hint: "no record of this batch was written; restart the stage from its checkpoint",
+        },
+      );
     const last = records.at(-1);
     if (first >= 0 && last) {
       await this.waitReplicas(`the append of offsets ${first}..${first + records.length - 1}`, { stream });

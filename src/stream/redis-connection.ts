@@ -123,7 +123,9 @@ export class RedisConnection {
     this.closing = true;
     this.finish(closedError(this.url));
     if (this.failure) return;
-    await this.client.quit().catch(() => this.client.disconnect());
+    // A reader's connection may be blocked in XREAD, and QUIT would wait behind it: close it at once.
+    if (!this.reports) this.client.disconnect();
+    else await this.client.quit().catch(() => this.client.disconnect());
   }
 
   private onClose(): void {

@@ -208,6 +208,7 @@ function parseRedisUrl(url: string, env: NodeJS.ProcessEnv, bad: (why: string) =
   const reconnect = reconnectParams(params, bad);
   if (reconnect) target.reconnect = reconnect;
   const name = params.get("name");
+  if (name && !/^[!-~]+$/.test(name)) throw bad(`name=${name} (a Redis client name has no spaces)`);
   if (name) target.connectionName = name;
   const wait = params.get("wait");
   if (wait !== null) {

@@ -122,6 +122,67 @@ test("a batch whose reply was lost is sent again after the reconnect and written
   }
 });
 
+test("across two network cuts: a consumer sees every offset once, in order; a drop producer loses nothing it accepted", async () => {
+  const r = await relay(6379);
+  const stream = "cuts";
+  const events: StreamConnectionEvent[] = [];
+  const onEvent = (m: unknown) => events.push(m as StreamConnectionEvent);
+  subscribe("sluice:stream:connection", onEvent);
+  const log = await openStreamLog(
+    `${r.url(REDIS)}?prefix=${prefix}&reconnect=30s&backoff_min=50ms&backoff_max=200ms`,
+  );
+  try {
+    const producer = await log.producer(stream, { policy: "drop", maxQueuedRecords: 100_000 });
+    const consumer = await log.consumer(stream, "g");
+    let accepted = 0;
+    let dropped = 0;
+    const seen: number[] = [];
+    const total = 3000;
+    for (let i = 0; i < total; i += 100) {
+      const res = await producer.append(Array.from({ length: 100 }, (_, j) => rec(`k${j % 4}`, i + j)));
+      accepted += res.accepted;
+      dropped += res.dropped;
+      if (i === 1000 || i === 2000) r.cut(); // every connection of the log drops; reconnecting passes
+      const got = await consumer.read({ max: 500, waitMs: 50 });
+      seen.push(...got.map((x) => x.offset));
+      if (got.length > 0) await consumer.commit(got.at(-1)!.offset);
+    }
+    await producer.flush();
+    assert.equal(accepted + dropped, total);
+    assert.equal(producer.stats().failed, 0);
+    assert.equal(producer.stats().appended, accepted);
+    while (seen.length < accepted) {
+      const got = await consumer.read({ max: 1000, waitMs: 2000 });
+      assert.ok(got.length > 0, `stalled at ${seen.length} of ${accepted}`);
+      seen.push(...got.map((x) => x.offset));
+      await consumer.commit(got.at(-1)!.offset);
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: accepted }, (_, i) => i),
+      "every offset once, in order",
+    );
+    const stored = (await readAll(log, stream, accepted)).map(seqOf);
+    assert.deepEqual(
+      stored,
+      [...stored].sort((a, b) => a - b),
+      "what was accepted is stored in order, once",
+    );
+    assert.equal(stored.length, accepted);
+    assert.equal((await log.info(stream)).groups[0]?.committed, accepted - 1);
+    assert.deepEqual(
+      events.filter((e) => e.event === "lost" || e.event === "reconnected").map((e) => e.event),
+      ["lost", "reconnected", "lost", "reconnected"],
+      "the log's connection was lost twice and came back",
+    );
+  } finally {
+    unsubscribe("sluice:stream:connection", onEvent);
+    await log.deleteStream(stream);
+    await log.close();
+    r.close();
+  }
+});
+
 test("Redis away past the reconnect budget: appends, reads and commits fail with STREAM_BROKER_LOST and the checkpoint; the committed offset stays", async () => {
   const r = await relay(6379);
   const stream = "gone";

@@ -89,6 +89,7 @@ test("bad URLs are usage errors that show the URL without its password and say w
     ["redis://u:topsecret@h/s?wait=two", "USAGE_STREAM_URL", /wait=two/],
     ["redis://u:topsecret@h/s?wait=1&wait_timeout=0", "USAGE_STREAM_URL", /wait_timeout=0/],
     ["redis://u:topsecret@h/s?reconnect=soon", "USAGE_STREAM_URL", /reconnect=soon/],
+    ["redis://u:topsecret@h/s?name=my%20stage", "USAGE_STREAM_URL", /no spaces/],
     ["redis://u:topsecret@h/bad%20name", "USAGE_STREAM_NAME", /invalid stream name 'bad name'/],
     ["sluice.db", "USAGE_STREAM_URL", /no scheme/],
     ["file:", "USAGE_STREAM_URL", /no file path/],

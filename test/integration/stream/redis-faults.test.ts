@@ -4,8 +4,9 @@
 // the test controls (tcp-relay.ts, a fault injector): cut, it is a server gone from the network;
 // muted, it passes requests to Redis and swallows the replies.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { createServer } from "node:net";
 import { test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import type { StreamConnectionEvent } from "../../../src/stream/diagnostics.ts";
@@ -57,6 +58,67 @@ test("?wait=1 without a replica: the append is refused with how many replicas ac
     });
   } finally {
     await log.close();
+  }
+});
+
+test("a Redis out of memory refuses an append whole: STREAM_APPEND_FAILED saying so, and no batch is in the stream in part", async () => {
+  // A Redis of the test's own (not the shared one) with a 2 MiB memory limit and no eviction.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const server = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--maxmemory",
+      "2mb",
+      "--maxmemory-policy",
+      "noeviction",
+    ],
+    { stdio: "ignore" },
+  );
+  try {
+    let log: Awaited<ReturnType<typeof openStreamLog>> | undefined;
+    for (let i = 0; i < 100 && !log; i++)
+      log = await openStreamLog(`redis://127.0.0.1:${port}/oom`).catch(async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        return undefined;
+      });
+    assert.ok(log, "the test's own Redis started");
+    const p = await log.producer("oom", { maxBatch: 100 });
+    let failure: unknown;
+    let acked = 0;
+    try {
+      for (;;) {
+        await p.append(Array.from({ length: 100 }, (_, i) => rec("k", acked + i, 1000)));
+        acked += 100;
+      }
+    } catch (e) {
+      failure = e;
+    }
+    assert.ok(isSluiceError(failure), String(failure));
+    assert.equal(failure.code, "STREAM_APPEND_FAILED");
+    assert.match(failure.message, /OOM/);
+    assert.match(failure.hint ?? "", /out of memory .*nothing of the batch was written/);
+    const info = await log.info("oom");
+    assert.deepEqual(
+      info.partitions,
+      [{ partition: 0, first: 0, head: acked - 1 }],
+      "only whole acknowledged batches",
+    );
+    await log.close();
+  } finally {
+    server.kill("SIGTERM");
   }
 });
 

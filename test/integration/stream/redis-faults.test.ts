@@ -362,3 +362,58 @@ test("sluice stream append, tail --group and info work on redis://", () => {
   const d = sluice(["delete", url]);
   assert.equal(d.status, 0, d.stderr);
 });
+
+test("`sluice stream tail -f --group` on redis:// exits 1 when Redis stays away, its commit intact", async () => {
+  const r = await relay(6379);
+  const stream = "cli-gone";
+  const writer = await openStreamLog(direct);
+  await (await writer.producer(stream)).append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
+  const url = `${r.url(REDIS)}/${stream}?prefix=${prefix}&backoff_min=100ms&backoff_max=200ms&reconnect=1s`;
+  const child = spawn(
+    process.execPath,
+    ["bin/sluice.js", "stream", "tail", url, "--group", "g", "-f", "--json"],
+    {
+      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  try {
+    // The tail commits after printing: wait until the commit of offset 49 is in Redis.
+    while ((await writer.info(stream)).groups.find((g) => g.group === "g")?.committed !== 49)
+      await new Promise((res) => setTimeout(res, 50));
+    assert.equal(stdout.split("\n").filter(Boolean).length, 50);
+    r.down();
+    const code = await exited;
+    assert.equal(code, 1, stderr);
+    assert.match(
+      stderr,
+      /lost the connection to Redis at 127\.0\.0\.1.*reconnecting for up to 1\.0s/,
+      "logged",
+    );
+    // With --json the error is the last line of stderr, as JSON.
+    const { error } = JSON.parse(stderr.trim().split("\n").at(-1)!) as {
+      error: { code: string; message: string; context: Record<string, unknown>; hint: string };
+    };
+    assert.equal(error.code, "STREAM_BROKER_LOST");
+    assert.match(error.message, /could not reconnect within 1s/);
+    assert.match(error.message, new RegExp(`reading stream '${stream}' at offset 50`));
+    assert.equal(error.context.broker, `127.0.0.1:${r.port}`);
+    assert.equal(error.context.committed, "g=49");
+    assert.match(error.hint, /resumes at committed \+ 1/);
+    assert.equal((await writer.info(stream)).groups.find((g) => g.group === "g")?.committed, 49);
+  } finally {
+    child.kill("SIGKILL");
+    r.close();
+    await writer.deleteStream(stream);
+    await writer.close();
+  }
+});

@@ -95,9 +95,16 @@ export class RedisConnection {
     return c;
   }
 
-  /** Another connection to the same server with the same policy (for blocking reads). */
-  duplicate(): Promise<RedisConnection> {
-    return RedisConnection.open(this.url, this.target, this.connectTimeoutMs, this.policy, false);
+  /**
+   * Another connection to the same server with the same policy, for blocking reads. It is opened
+   * while the log is in use, so its first connection is retried like a reconnect, within the budget
+   * (the server may be away just then); commands wait for it.
+   */
+  duplicate(): RedisConnection {
+    const c = new RedisConnection(this.url, this.target, this.connectTimeoutMs, this.policy, false);
+    c.opened = true;
+    c.client.connect().catch(() => {});
+    return c;
   }
 
   /** The error the connection failed with for good (the reconnect budget was spent). */

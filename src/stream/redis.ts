@@ -511,7 +511,7 @@ export class RedisBackend implements StreamBackend {
  * command holds its connection.
  */
 class RedisReader implements RecordReader {
-  private blocking: Promise<RedisConnection> | undefined;
+  private blocking: RedisConnection | undefined;
   private open = true;
 
   constructor(
@@ -527,9 +527,7 @@ class RedisReader implements RecordReader {
       recs = await this.backend.range(this.stream, this.pos, max);
       if (recs.length === 0 && waitMs > 0) {
         this.blocking ??= this.backend.connection.duplicate();
-        const conn = await this.blocking;
-        if (!this.open) return [];
-        recs = await this.backend.readBlocking(conn, this.stream, this.pos, max, waitMs);
+        recs = await this.backend.readBlocking(this.blocking, this.stream, this.pos, max, waitMs);
       }
     } catch (e) {
       if (!this.open) return [];
@@ -544,7 +542,7 @@ class RedisReader implements RecordReader {
     this.open = false;
     const conn = this.blocking;
     this.blocking = undefined;
-    if (conn) await (await conn.catch(() => undefined))?.close();
+    await conn?.close();
   }
 }
 

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
-import type { StreamRecord } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
+import { appendUntilFailure } from "./shared.ts";
 
 const BROKER = "amqp://guest:guest@127.0.0.1:5672";
 const cleanup: string[] = [];
@@ -40,23 +40,10 @@ test("when the broker stays away past the reconnect budget, a blocking producer 
   const consumer = await log.consumer(stream, "g");
   const dropping = await log.producer(stream, { policy: "drop" });
   const acked: number[] = [];
-  let failure: unknown;
-  let seq = 0;
-  const writing = (async () => {
-    try {
-      for (;;) {
-        const batch: StreamRecord[] = [];
-        for (let i = 0; i < 50; i++) batch.push(rec(`k${seq % 3}`, seq++, 200));
-        await producer.append(batch);
-        for (const r of batch) acked.push(JSON.parse(Buffer.from(r.value).toString()).seq as number);
-      }
-    } catch (e) {
-      failure = e;
-    }
-  })();
+  const writing = appendUntilFailure(producer, acked, 200);
   while (acked.length < 500) await new Promise((r) => setTimeout(r, 5));
   cut();
-  await writing;
+  const failure = await writing;
   assert.ok(isSluiceError(failure), `a SluiceError, got ${String(failure)}`);
   assert.equal(failure.code, "STREAM_BROKER_LOST");
   assert.match(failure.describe(), /127\.0\.0\.1/);

@@ -5,7 +5,7 @@
 // - a TCP relay of the test's own between the client and the broker, cut and later restored: a fault
 //   injector for a network failure (a broker that vanished, then a broker that refuses connections).
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { after, test } from "node:test";
 import { promisify } from "node:util";
 import { isSluiceError } from "../../../src/core/errors.ts";
@@ -15,6 +15,7 @@ import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StoredRecord, StreamLog, StreamRecord } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { rec, seqOf, uniqueStream } from "./conformance.ts";
+import { tailFollowUntilServerGone } from "./shared.ts";
 
 const run = promisify(execFile);
 const broker = await localBroker("rabbitmq");
@@ -389,52 +390,15 @@ test("`sluice stream tail -f --group` exits non-zero when the broker stays away,
   const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-cli");
   const writer = await openStreamLog(BROKER);
-  await (await writer.producer(stream)).append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
-  const url = `amqp://guest:guest@127.0.0.1:${net.port}/${stream}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`;
-  const child = spawn(
-    process.execPath,
-    ["bin/sluice.js", "stream", "tail", url, "--group", "g", "-f", "--json"],
-    {
-      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  await until(() => stdout.split("\n").filter(Boolean).length >= 50);
-  // The tail commits after printing: wait until the commit of offset 49 is on the broker.
-  for (;;) {
-    const info = await writer.info(stream);
-    if (info.groups.find((g) => g.group === "g")?.committed === 49) break;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await tailFollowUntilServerGone({
+      writer,
+      stream,
+      url: `amqp://guest:guest@127.0.0.1:${net.port}/${stream}?backoff_min=100ms&backoff_max=200ms&reconnect=1s`,
+      net,
+      server: "RabbitMQ",
+    });
+  } finally {
+    await writer.close();
   }
-  net.down();
-  const code = await exited;
-  net.close();
-  assert.equal(code, 1, stderr);
-  assert.match(
-    stderr,
-    /lost the connection to RabbitMQ at 127\.0\.0\.1.*reconnecting for up to 1\.0s/,
-    "logged",
-  );
-  // With --json the error is the last line of stderr, as JSON.
-  const { error } = JSON.parse(stderr.trim().split("\n").at(-1)!) as {
-    error: { code: string; message: string; context: Record<string, unknown>; hint: string };
-  };
-  assert.equal(error.code, "STREAM_BROKER_LOST");
-  assert.match(error.message, /could not reconnect within 1s/);
-  assert.match(error.message, new RegExp(`reading stream '${stream}' at offset 50`));
-  assert.equal(error.context.broker, `127.0.0.1:${net.port}`);
-  assert.equal(error.context.committed, "g=49");
-  assert.match(error.hint, /resumes at committed \+ 1/);
-  const info = await writer.info(stream);
-  assert.equal(info.groups.find((g) => g.group === "g")?.committed, 49, "the checkpoint is intact");
-  await writer.close();
 });

@@ -4,17 +4,24 @@
 // the test controls (tcp-relay.ts, a fault injector): cut, it is a server gone from the network;
 // muted, it passes requests to Redis and swallows the replies.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { createServer } from "node:net";
 import { test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import type { StreamConnectionEvent } from "../../../src/stream/diagnostics.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
-import type { StoredRecord, StreamRecord } from "../../../src/stream/types.ts";
+import type { StoredRecord } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf } from "./conformance.ts";
 import { REDIS, testPrefix } from "./redis-keys.ts";
+import {
+  appendUntilFailure,
+  checkRetentionByAge,
+  cliRoundTrip,
+  sluiceStream,
+  tailFollowUntilServerGone,
+} from "./shared.ts";
 
 const prefix = testPrefix("faults");
 const direct = `${REDIS}?prefix=${prefix}`;
@@ -122,22 +129,9 @@ test("a Redis out of memory refuses an append whole: STREAM_APPEND_FAILED saying
   }
 });
 
-test("retention by age removes what was appended before the limit, keeping offsets", async () => {
-  const log = await openStreamLog(direct, { retention: { maxAgeMs: 300 } });
-  try {
-    const p = await log.producer("aged");
-    await p.append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
-    // The append script looks at the age of the oldest records at most once a second.
-    await new Promise((r) => setTimeout(r, 1100));
-    await p.append([rec("k", 50)]);
-    const info = await log.info("aged");
-    assert.deepEqual(info.partitions, [{ partition: 0, first: 50, head: 50 }]);
-    assert.deepEqual(info.retention, { maxAgeMs: 300 });
-    assert.equal((await log.read("aged", 0, { max: 10 }))[0]?.offset, 50);
-  } finally {
-    await log.close();
-  }
-});
+test("retention by age removes what was appended before the limit, keeping offsets", () =>
+  // The append script looks at the age of the oldest records at most once a second.
+  checkRetentionByAge(direct));
 
 test("a batch whose reply was lost is sent again after the reconnect and written once", async () => {
   const r = await relay(6379);
@@ -254,26 +248,13 @@ test("Redis away past the reconnect budget: appends, reads and commits fail with
   const producer = await log.producer(stream, { policy: "block", maxBatch: 50 });
   const consumer = await log.consumer(stream, "g");
   const acked: number[] = [];
-  let failure: unknown;
-  let seq = 0;
-  const writing = (async () => {
-    try {
-      for (;;) {
-        const batch: StreamRecord[] = [];
-        for (let i = 0; i < 50; i++) batch.push(rec(`k${seq % 3}`, seq++, 100));
-        await producer.append(batch);
-        for (const b of batch) acked.push(JSON.parse(Buffer.from(b.value).toString()).seq as number);
-      }
-    } catch (e) {
-      failure = e;
-    }
-  })();
+  const writing = appendUntilFailure(producer, acked, 100);
   const read: StoredRecord[] = [];
   while (read.length < 200) read.push(...(await consumer.read({ max: 200 - read.length, waitMs: 1000 })));
   await consumer.commit(199);
   while (acked.length < 500) await new Promise((res) => setTimeout(res, 5));
   r.down(); // gone from the network: every reconnect attempt is refused until the 1 s budget is spent
-  await writing;
+  const failure = await writing;
 
   assert.ok(isSluiceError(failure), `a SluiceError, got ${String(failure)}`);
   assert.equal(failure.code, "STREAM_BROKER_LOST");
@@ -319,100 +300,32 @@ test("Redis away past the reconnect budget: appends, reads and commits fail with
   }
 });
 
-test("sluice stream append, tail --group and info work on redis://", () => {
+test("sluice stream append, tail --group, info and delete work on redis://", () => {
   const url = `${REDIS}/cli-s1?prefix=${prefix}`;
-  const sluice = (args: string[], input?: string) =>
-    spawnSync(process.execPath, ["bin/sluice.js", "stream", ...args], {
-      encoding: "utf8",
-      input,
-      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
-    });
-  const a = sluice(["append", url, "--key", "k", "--json"], "alpha\nbeta\ngamma\n");
-  assert.equal(a.status, 0, a.stderr);
-  assert.deepEqual(JSON.parse(a.stdout), { appended: 3 });
+  const appendStderr = cliRoundTrip(url);
   assert.match(
-    a.stderr,
+    appendStderr,
     /Redis at 127\.0\.0\.1:6379 .*appendonly no/,
     "warns what an acknowledged write means",
   );
-
-  const t = sluice(["tail", url, "--group", "g", "-n", "2", "--json"]);
-  assert.equal(t.status, 0, t.stderr);
-  const recs = t.stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as { offset: number; key: string; value: string });
-  assert.deepEqual(
-    recs.map((x) => [x.offset, x.key, x.value]),
-    [
-      [0, "k", "alpha"],
-      [1, "k", "beta"],
-    ],
-  );
-  const again = sluice(["tail", url, "--group", "g"]);
-  assert.equal(again.status, 0, again.stderr);
-  assert.match(again.stdout, /^2\t\S+\tk\tgamma\n$/);
-
-  const i = sluice(["info", url, "--json"]);
-  assert.equal(i.status, 0, i.stderr);
-  const info = JSON.parse(i.stdout) as { streams: { partitions: unknown[]; groups: unknown[] }[] };
-  assert.deepEqual(info.streams[0]?.partitions, [{ partition: 0, first: 0, head: 2 }]);
-  assert.deepEqual(info.streams[0]?.groups, [{ group: "g", committed: 2, lag: 0 }]);
-
-  const d = sluice(["delete", url]);
+  const d = sluiceStream(["delete", url]);
   assert.equal(d.status, 0, d.stderr);
+  assert.deepEqual(JSON.parse(sluiceStream(["info", url, "--json"]).stdout).streams[0]?.exists, false);
 });
 
 test("`sluice stream tail -f --group` on redis:// exits 1 when Redis stays away, its commit intact", async () => {
-  const r = await relay(6379);
+  const net = await relay(6379);
   const stream = "cli-gone";
   const writer = await openStreamLog(direct);
-  await (await writer.producer(stream)).append(Array.from({ length: 50 }, (_, i) => rec("k", i)));
-  const url = `${r.url(REDIS)}/${stream}?prefix=${prefix}&backoff_min=100ms&backoff_max=200ms&reconnect=1s`;
-  const child = spawn(
-    process.execPath,
-    ["bin/sluice.js", "stream", "tail", url, "--group", "g", "-f", "--json"],
-    {
-      env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   try {
-    // The tail commits after printing: wait until the commit of offset 49 is in Redis.
-    while ((await writer.info(stream)).groups.find((g) => g.group === "g")?.committed !== 49)
-      await new Promise((res) => setTimeout(res, 50));
-    assert.equal(stdout.split("\n").filter(Boolean).length, 50);
-    r.down();
-    const code = await exited;
-    assert.equal(code, 1, stderr);
-    assert.match(
-      stderr,
-      /lost the connection to Redis at 127\.0\.0\.1.*reconnecting for up to 1\.0s/,
-      "logged",
-    );
-    // With --json the error is the last line of stderr, as JSON.
-    const { error } = JSON.parse(stderr.trim().split("\n").at(-1)!) as {
-      error: { code: string; message: string; context: Record<string, unknown>; hint: string };
-    };
-    assert.equal(error.code, "STREAM_BROKER_LOST");
-    assert.match(error.message, /could not reconnect within 1s/);
-    assert.match(error.message, new RegExp(`reading stream '${stream}' at offset 50`));
-    assert.equal(error.context.broker, `127.0.0.1:${r.port}`);
-    assert.equal(error.context.committed, "g=49");
-    assert.match(error.hint, /resumes at committed \+ 1/);
-    assert.equal((await writer.info(stream)).groups.find((g) => g.group === "g")?.committed, 49);
+    await tailFollowUntilServerGone({
+      writer,
+      stream,
+      url: `${net.url(REDIS)}/${stream}?prefix=${prefix}&backoff_min=100ms&backoff_max=200ms&reconnect=1s`,
+      net,
+      server: "Redis",
+    });
   } finally {
-    child.kill("SIGKILL");
-    r.close();
     await writer.deleteStream(stream);
     await writer.close();
   }

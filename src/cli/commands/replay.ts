@@ -153,7 +153,10 @@ export function register(program: Command): void {
         .default(DEFAULT_BATCH.maxCommands)
         .argParser(positiveIntOption("--commit-batch")),
     )
-    .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
+    .option(
+      "--follow",
+      "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM (the sessions play what was read, then the report; a second signal stops them where they are)",
+    )
     .option("--dry-run", "only count what would be replayed")
     .option(
       "--explain",

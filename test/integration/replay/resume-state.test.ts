@@ -7,7 +7,7 @@ import type { CommandEvent, ResponseEvent, SessionEvent } from "../../../src/cap
 import { eventRecord } from "../../../src/capture/publish.ts";
 import type { ReplaySummary } from "../../../src/replay/report.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
-import { openStreamLog } from "../../../src/stream/index.ts";
+import { openStreamLog, type StreamLog } from "../../../src/stream/index.ts";
 import { startCli as start, stopWhenCommitted } from "./cli-run.ts";
 import { connectEvent } from "./events.ts";
 
@@ -97,12 +97,8 @@ after(async () => {
 const inserted = async () =>
   Number((await db.query<{ c: number }>("SELECT COUNT(*) AS c FROM rs.t"))[0]?.c ?? 0);
 
-/**
- * Replays `events` at 1x from a new stream log, kills the CLI with SIGKILL once the target has inserted a
- * third of the rows (whatever the timing), and starts it again; with --follow, the second run is stopped
- * with SIGINT once the group has committed everything. The second run's report.
- */
-async function killAndResume(name: string, events: SessionEvent[], follow: boolean) {
+/** An empty table rs.t on the target, and a new stream log holding `events`. */
+async function setUp(name: string, events: SessionEvent[]): Promise<{ url: string; log: StreamLog }> {
   await db.query("DROP DATABASE IF EXISTS rs");
   await db.query("CREATE DATABASE rs");
   await db.query(
@@ -113,6 +109,16 @@ async function killAndResume(name: string, events: SessionEvent[], follow: boole
   const producer = await log.producer("capture");
   await producer.append(events.map(eventRecord));
   await producer.close();
+  return { url, log };
+}
+
+/**
+ * Replays `events` at 1x from a new stream log, kills the CLI with SIGKILL once the target has inserted a
+ * third of the rows (whatever the timing), and starts it again; with --follow, the second run is stopped
+ * with SIGINT once the group has committed everything. The second run's report.
+ */
+async function killAndResume(name: string, events: SessionEvent[], follow: boolean) {
+  const { url, log } = await setUp(name, events);
 
   const args = ["replay", "--from", url, "--group", "g", "--target", db.url, "--speed", "1", "--json"];
   if (follow) args.push("--follow");
@@ -175,4 +181,30 @@ test("sluice replay --follow killed mid-session and followed again: the resumed 
   );
   assert.equal(prepares.length, 2, "prepared by the first run, and again by the resumed one");
   await db.query("SET GLOBAL general_log = 0");
+});
+
+test("sluice replay --follow: a session that began before the committed position and comes only after the start gets its state back", async () => {
+  // As if an earlier run had executed the session up to its PREPARE and committed there; the rest of the
+  // session is written to the log once the replay follows it.
+  const events = capture(true);
+  const prepared = events.findIndex((e) => e.type === "command" && e.kind === "stmt_prepare");
+  const { url, log } = await setUp("later", events.slice(0, prepared + 2));
+  const stored = await log.read("capture", 0, { max: prepared + 2 });
+  const consumer = await log.consumer("capture", "g");
+  await consumer.commit(stored[prepared + 1]?.offset ?? 0);
+  await consumer.close();
+  const run = start(["replay", "--from", url, "--group", "g", "--target", db.url, "--follow", "--json"]);
+  // Read and started: nothing to play yet.
+  for (let i = 0; i < 1500 && !run.stderr().includes("replaying 0 sessions"); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.match(run.stderr(), /replaying 0 sessions/);
+  const producer = await log.producer("capture");
+  await producer.append(events.slice(prepared + 2).map(eventRecord));
+  await producer.close();
+  const done = await stopWhenCommitted(run, log, "capture", "g");
+  await log.close();
+  assert.equal(done.status, 0, done.stderr);
+  const summary = JSON.parse(done.stdout) as ReplaySummary;
+  assert.equal(summary.reprepared, 1, done.stdout);
+  await checkResumed(summary, done.stdout);
 });

@@ -8,7 +8,7 @@
  */
 import type { Subscription } from "nats";
 import { SluiceError } from "../core/errors.ts";
-import type { NatsBackend } from "./nats.ts";
+import { firstOffset, type NatsBackend } from "./nats.ts";
 import { type NatsSession, subjectOf } from "./nats-connection.ts";
 import type { RecordReader, StoredRecord } from "./types.ts";
 
@@ -80,7 +80,7 @@ export class NatsReader implements RecordReader {
         context: { url: this.backend.url, stream: this.stream },
       });
     this.knownHead = info.state.last_seq - 1;
-    this.at = Math.max(this.at, info.state.first_seq - 1);
+    this.at = Math.max(this.at, firstOffset(info));
   }
 
   /** Up to `n` records from `this.at`, in order and without gaps; [] when the first was removed. */

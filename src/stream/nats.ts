@@ -343,8 +343,7 @@ export class NatsBackend implements StreamBackend {
       throw this.lostWhileReading(e, stream, typeof from === "number" ? from : undefined);
     }
     if (!info) throw this.noStream(stream);
-    const start =
-      from === "earliest" ? info.state.first_seq - 1 : from === "latest" ? info.state.last_seq : from;
+    const start = from === "earliest" ? firstOffset(info) : from === "latest" ? info.state.last_seq : from;
     return new NatsReader(this, stream, start, prefetch);
   }
 
@@ -474,6 +473,14 @@ export class NatsBackend implements StreamBackend {
   async close(): Promise<void> {
     await this.link.close();
   }
+}
+
+/**
+ * The first offset in the stream, or the next one to be written when it is empty: JetStream reports
+ * first_seq 0 for a stream never written to, and last_seq + 1 for one emptied by retention.
+ */
+export function firstOffset(info: JsStreamInfo): number {
+  return info.state.messages > 0 ? info.state.first_seq - 1 : info.state.last_seq;
 }
 
 /**

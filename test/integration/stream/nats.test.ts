@@ -52,6 +52,27 @@ test("nats: stream names with '.' and '_' map to distinct JetStream streams, are
   }
 });
 
+test("nats: readers of a stream never written to wait, then start at offset 0", async () => {
+  const stream = uniqueStream("empty");
+  cleanup.push(stream);
+  const log = await openStreamLog(SERVER);
+  try {
+    const c = await log.consumer(stream, "g");
+    assert.deepEqual(await c.read({ max: 10, waitMs: 100 }), []);
+    assert.deepEqual(await log.read(stream, 0, { max: 10 }), []);
+    assert.deepEqual((await log.info(stream)).partitions, [
+      { partition: 0, first: undefined, head: undefined },
+    ]);
+    await (await log.producer(stream)).append([rec("k", 0), rec("k", 1)]);
+    assert.deepEqual(
+      (await c.read({ max: 10, waitMs: 2000 })).map((r) => r.offset),
+      [0, 1],
+    );
+  } finally {
+    await log.close();
+  }
+});
+
 test("nats: retention by age and size is kept on the JetStream stream and reported by info", async () => {
   const stream = uniqueStream("ret");
   cleanup.push(stream);

@@ -127,3 +127,52 @@ test("the server away past the reconnect budget: append, read and commit fail wi
   assert.deepEqual(info.groups, [{ group: "g", committed: 49, lag: 50 }]);
   assert.deepEqual(info.partitions, [{ partition: 0, first: 0, head: 99 }]);
 });
+
+test("a consumer group reads on across cut connections without a gap or a repeat; a waiting read gets what was appended meanwhile", async () => {
+  const net = await relay(4222);
+  const stream = uniqueStream("reader");
+  cleanup.push(stream);
+  const server = await directLog();
+  const producer = await server.producer(stream);
+  await producer.append(range(0, 300));
+  const events: StreamConnectionEvent[] = [];
+  const onEvent = (e: unknown) => events.push(e as StreamConnectionEvent);
+  streamConnectionChannel.subscribe(onEvent);
+  const log = await openStreamLog(
+    `nats://127.0.0.1:${net.port}?reconnect=30s&backoff_min=50ms&backoff_max=200ms&name=reader-test`,
+  );
+  try {
+    const consumer = await log.consumer(stream, "g");
+    const seen: number[] = [];
+    while (seen.length < 300) {
+      for (const r of await consumer.read({ max: 40, waitMs: 2000 })) seen.push(r.offset);
+      // Cut between reads, twice; the second time after a commit.
+      const cuts = events.filter((e) => e.event === "lost").length;
+      if ((seen.length >= 100 && cuts === 0) || (seen.length >= 200 && cuts === 1)) {
+        if (cuts === 1) await consumer.commit(seen.at(-1)!);
+        net.cut();
+        while (events.filter((e) => e.event === "lost").length === cuts)
+          await new Promise((r) => setImmediate(r));
+      }
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 300 }, (_, i) => i),
+    );
+    // Caught up, waiting: the connection is cut and records are appended meanwhile (by another connection).
+    const waiting = consumer.read({ max: 10, waitMs: 30_000 });
+    net.cut();
+    await producer.append(range(300, 305));
+    assert.deepEqual(
+      (await waiting).map((r) => r.offset),
+      [300, 301, 302, 303, 304],
+    );
+    await consumer.commit(304);
+    assert.equal(events.filter((e) => e.event === "reconnected").length >= 2, true);
+  } finally {
+    streamConnectionChannel.unsubscribe(onEvent);
+    await log.close();
+    net.close();
+  }
+  assert.deepEqual((await server.info(stream)).groups, [{ group: "g", committed: 304, lag: 0 }]);
+});

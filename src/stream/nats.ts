@@ -305,6 +305,8 @@ export class NatsBackend implements StreamBackend {
         // The connection stayed up: an answer from the server, not a network failure.
         if (natsCode(error) === "503" && !(await this.streamInfo(stream))) throw this.noStream(stream);
         if (++roundsUp >= MAX_ROUNDS_UP) throw this.appendError(error, stream, pending.length);
+        // A server just restarted may answer before its JetStream is ready: give it a moment.
+        await new Promise((r) => setTimeout(r, 250 * roundsUp));
       }
     } finally {
       this.inFlight -= pending.length;

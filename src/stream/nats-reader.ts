@@ -4,7 +4,8 @@
  * connection costs nothing but the wait: the next read, on the new connection, starts at the offset
  * after the last record handed out. A read from an offset that retention removed starts at the first
  * offset kept. While nothing is there a waiting read is woken by a plain subscription to the stream's
- * subject (every append is published on it), checked against the stream info at least once a second.
+ * subject (every append is published on it), checked against the stream info at least once a second;
+ * the subscription is dropped as soon as records come, so a reader that is behind receives nothing twice.
  */
 import type { Subscription } from "nats";
 import { SluiceError } from "../core/errors.ts";
@@ -54,6 +55,8 @@ export class NatsReader implements RecordReader {
         );
         if (recs.length > 0) {
           this.at = recs.at(-1)!.offset + 1;
+          // Busy again: the subscription would deliver every appended message a second time.
+          this.unsubscribe();
           return recs;
         }
         continue; // the head was trimmed meanwhile: refresh moved past it
@@ -116,21 +119,26 @@ export class NatsReader implements RecordReader {
   private async subscribed(): Promise<boolean> {
     const s = await this.backend.link.ready();
     if (this.sub?.s === s) return true;
-    this.sub?.sub.unsubscribe();
+    this.unsubscribe();
     const sub = s.nc.subscribe(subjectOf(this.stream), { callback: () => this.wake?.() });
     this.sub = { s, sub };
     await s.nc.flush();
     return false;
   }
 
-  async close(): Promise<void> {
-    if (!this.open) return;
-    this.open = false;
-    this.wake?.();
+  private unsubscribe(): void {
     try {
       this.sub?.sub.unsubscribe();
     } catch {
       // The connection is gone: so is the subscription.
     }
+    this.sub = undefined;
+  }
+
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    this.wake?.();
+    this.unsubscribe();
   }
 }

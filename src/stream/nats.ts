@@ -251,7 +251,11 @@ export class NatsBackend implements StreamBackend {
    * recognised as a duplicate and acknowledged with the first copy's sequence.
    */
   async write(stream: string, records: readonly StreamRecord[]): Promise<void> {
-    this.link.check();
+    try {
+      this.link.check();
+    } catch (e) {
+      throw this.appendError(e, stream, records.length);
+    }
     const subject = subjectOf(stream);
     const items: Outgoing[] = records.map((r) => {
       const h = natsHeaders();

@@ -1,5 +1,6 @@
 import { redactUrl } from "../core/url.ts";
 import { BackendStreamLog } from "./log.ts";
+import { NatsBackend } from "./nats.ts";
 import { RabbitBackend } from "./rabbitmq.ts";
 import { SqliteBackend } from "./sqlite.ts";
 import type { OpenOptions, StreamLog } from "./types.ts";
@@ -10,7 +11,8 @@ export { parseStreamUrl } from "./url.ts";
 
 /**
  * Opens the stream log named by `url`: `file:PATH[?stream=NAME][&sync=normal]` (embedded SQLite)
- * or `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues). Throws a SluiceError
+ * or `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues) or
+ * `nats://[user:pass@]host:port/STREAM` (NATS JetStream). Throws a SluiceError
  * naming the URL (password redacted) when it is malformed, the scheme is unknown or the broker
  * cannot be reached.
  */
@@ -23,6 +25,10 @@ export async function openStreamLog(url: string, options: OpenOptions = {}): Pro
       target.stream,
       options,
     );
+  }
+  if (target.kind === "nats") {
+    const backend = await NatsBackend.open(redactUrl(url), target, options.connectTimeoutMs);
+    return new BackendStreamLog(backend, target.stream, options);
   }
   const backend = await RabbitBackend.open(redactUrl(url), target, options.connectTimeoutMs);
   return new BackendStreamLog(backend, target.stream, options);

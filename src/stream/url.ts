@@ -16,9 +16,22 @@ export type StreamTarget =
       reconnect?: Partial<ReconnectPolicy>;
       /** The client-provided connection name the broker shows (`?name=`). */
       connectionName?: string;
+    }
+  | {
+      kind: "nats";
+      host: string;
+      port: number;
+      /** Absent: no user/password authentication. */
+      username?: string;
+      password?: string;
+      stream: string | undefined;
+      /** Only what the URL sets; the adapter fills in the rest from DEFAULT_RECONNECT. */
+      reconnect?: Partial<ReconnectPolicy>;
+      /** The client name the server shows in its connection list (`?name=`). */
+      connectionName?: string;
     };
 
-/** How the RabbitMQ adapter reconnects after it lost its connection. */
+/** How the broker adapters (RabbitMQ, NATS) reconnect after they lost their connection. */
 export interface ReconnectPolicy {
   /** How long after the loss it keeps trying; 0 = never reconnect (fail at once). */
   budgetMs: number;
@@ -38,7 +51,8 @@ function parseMs(text: string): number | undefined {
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? "s"]!);
 }
 
-const EXAMPLES = "file:./sluice.db, file:/var/lib/sluice/log.db or amqp://guest:guest@127.0.0.1:5672/STREAM";
+const EXAMPLES =
+  "file:./sluice.db, file:/var/lib/sluice/log.db, amqp://guest:guest@127.0.0.1:5672/STREAM or nats://127.0.0.1:4222/STREAM";
 
 /** Stream names become table and queue names (a queue name holds 255 bytes with the group name): printable, short. */
 const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
@@ -61,6 +75,9 @@ export function checkStreamName(name: string, url: string): string {
  *   URL, SLUICE_AMQP_PASSWORD is used. After a lost connection the adapter reconnects:
  *   `?reconnect=60s` is how long it keeps trying (`0` = fail at once), `?backoff_min=500ms` and
  *   `?backoff_max=10s` bound the wait between attempts; `?name=` is the connection name the broker shows.
+ * - `nats://[user[:pass]@]host[:4222]/STREAM`: NATS JetStream; the path is the stream name. A user
+ *   without a password in the URL takes SLUICE_NATS_PASSWORD; no user = no authentication. The same
+ *   `?reconnect=`, `?backoff_min=`, `?backoff_max=` and `?name=` as amqp URLs.
  */
 export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env): StreamTarget {
   const shown = redactUrl(url);
@@ -90,46 +107,86 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
     };
   }
   if (scheme === "amqp") {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      throw bad("not a URL");
-    }
-    if (!u.hostname) throw bad("no host");
+    const { u, host, stream } = brokerUrl(url, bad);
     const port = u.port ? Number(u.port) : 5672;
-    const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
     const password = u.password ? decodeURIComponent(u.password) : (env.SLUICE_AMQP_PASSWORD ?? "guest");
     const target: StreamTarget = {
       kind: "rabbitmq",
-      host: u.hostname.replace(/^\[|\]$/g, ""),
+      host,
       port,
       username: u.username ? decodeURIComponent(u.username) : "guest",
       password,
       vhost: u.searchParams.get("vhost") ?? "/",
-      stream: stream ? checkStreamName(stream, url) : undefined,
+      stream,
     };
-    const reconnect: Partial<ReconnectPolicy> = {};
-    for (const [param, field] of [
-      ["reconnect", "budgetMs"],
-      ["backoff_min", "minDelayMs"],
-      ["backoff_max", "maxDelayMs"],
-    ] as const) {
-      const text = u.searchParams.get(param);
-      if (text === null) continue;
-      const ms = parseMs(text);
-      if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
-      reconnect[field] = ms;
-    }
-    if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
-      throw bad("backoff_min and backoff_max must be above 0");
-    if (Object.keys(reconnect).length > 0) target.reconnect = reconnect;
-    const name = u.searchParams.get("name");
-    if (name) target.connectionName = name;
+    Object.assign(target, brokerOptions(u, bad));
     return target;
+  }
+  if (scheme === "nats") {
+    const { u, host, stream } = brokerUrl(url, bad);
+    const target: StreamTarget = { kind: "nats", host, port: u.port ? Number(u.port) : 4222, stream };
+    if (u.username) {
+      target.username = decodeURIComponent(u.username);
+      const password = u.password ? decodeURIComponent(u.password) : env.SLUICE_NATS_PASSWORD;
+      if (password !== undefined) target.password = password;
+    }
+    return Object.assign(target, brokerOptions(u, bad));
   }
   throw new SluiceError("USAGE_STREAM_URL", `unknown stream-log scheme '${scheme}:'`, {
     context: { url: shown },
-    hint: `supported: file: (embedded SQLite) and amqp: (RabbitMQ streams), e.g. ${EXAMPLES}`,
+    hint: `supported: file: (embedded SQLite), amqp: (RabbitMQ streams) and nats: (NATS JetStream), e.g. ${EXAMPLES}`,
   });
+}
+
+/** A broker URL's parts: the host (IPv6 without brackets) and the stream named by the path. */
+function brokerUrl(
+  url: string,
+  bad: (why: string) => SluiceError,
+): { u: URL; host: string; stream: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw bad("not a URL");
+  }
+  if (!u.hostname) throw bad("no host");
+  const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  return {
+    u,
+    host: u.hostname.replace(/^\[|\]$/g, ""),
+    stream: stream ? checkStreamName(stream, url) : undefined,
+  };
+}
+
+/** The reconnect policy of a broker URL: what it sets, the rest from DEFAULT_RECONNECT. */
+export function reconnectPolicy(fromUrl: Partial<ReconnectPolicy> | undefined): ReconnectPolicy {
+  const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT, ...fromUrl };
+  policy.maxDelayMs = Math.max(policy.minDelayMs, policy.maxDelayMs);
+  return policy;
+}
+
+/** The options every broker URL takes: `?reconnect=`, `?backoff_min=`, `?backoff_max=`, `?name=`. */
+function brokerOptions(
+  u: URL,
+  bad: (why: string) => SluiceError,
+): { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } {
+  const out: { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } = {};
+  const reconnect: Partial<ReconnectPolicy> = {};
+  for (const [param, field] of [
+    ["reconnect", "budgetMs"],
+    ["backoff_min", "minDelayMs"],
+    ["backoff_max", "maxDelayMs"],
+  ] as const) {
+    const text = u.searchParams.get(param);
+    if (text === null) continue;
+    const ms = parseMs(text);
+    if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
+    reconnect[field] = ms;
+  }
+  if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
+    throw bad("backoff_min and backoff_max must be above 0");
+  if (Object.keys(reconnect).length > 0) out.reconnect = reconnect;
+  const name = u.searchParams.get("name");
+  if (name) out.connectionName = name;
+  return out;
 }

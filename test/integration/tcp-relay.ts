@@ -12,6 +12,11 @@ export interface TcpRelay {
   /** Drops every connection and refuses new ones (reset at once) until `restore`: a server gone from the network. */
   down: () => void;
   restore: () => void;
+  /**
+   * From now on, discards what the server sends on the open connections (what the client sends still
+   * arrives): the server does the work, the client never hears of it (replies lost in the network).
+   */
+  mute: () => void;
   /** Sends new connections to another port (a server restarted elsewhere). */
   retarget: (port: number) => void;
   close: () => void;
@@ -27,6 +32,7 @@ export async function relay(
 ): Promise<TcpRelay> {
   const host = opts.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
+  const muted = new WeakSet<Socket>();
   let target = port;
   let refusing = false;
   const server = createServer((client) => {
@@ -39,6 +45,7 @@ export async function relay(
     client.pipe(upstream);
     let seen = 0;
     upstream.on("data", (data: Buffer) => {
+      if (muted.has(upstream)) return;
       let chunk = data;
       const at = opts.corruptAt;
       if (at !== undefined && at >= seen && at < seen + chunk.length) {
@@ -76,6 +83,9 @@ export async function relay(
     },
     restore: () => {
       refusing = false;
+    },
+    mute: () => {
+      for (const s of sockets) muted.add(s);
     },
     retarget: (p: number) => {
       target = p;

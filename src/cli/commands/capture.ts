@@ -369,7 +369,7 @@ export function register(program: Command): void {
     .option("--json", "one JSON object per event on stdout; statistics as JSON on stderr")
     .option(
       "--to <url>",
-      "publish the events into the stream log (file:PATH or amqp://...): live with the drop policy, files with block",
+      "publish the events into the stream log (file:PATH, amqp://... or nats://...): live with the drop policy, files with block",
     )
     .option("--stream <name>", "stream name in the log (default: the URL's, else 'capture')")
     .addOption(

@@ -93,7 +93,7 @@ export function register(program: Command): void {
       "Play captured MySQL sessions against a target server (one connection per session, commands in captured order) and compare its answers with the source's by query fingerprint",
     )
     .option("--pcap <file>", "a saved capture (pcap/pcapng)")
-    .option("--from <url>", "read session events from the stream log (file:PATH or amqp://...)")
+    .option("--from <url>", "read session events from the stream log (file:PATH, amqp://... or nats://...)")
     .option("--stream <name>", "stream name in the log", "capture")
     .option("--group <name>", "consumer group: its committed position is where a restart resumes", "replay")
     .requiredOption("--target <url>", "the server to replay on: mysql://user[:password]@host:port")

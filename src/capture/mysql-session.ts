@@ -196,6 +196,8 @@ export class MysqlSession {
     StatementInfo,
     Map<number, { chunks: Buffer[]; length: number }>
   >();
+  /** Statements with entries in longPieces. */
+  private longPiecesKept = 0;
   private readonly clientPackets: PacketParser;
   private readonly serverPackets: PacketParser;
   private clientCompressed: CompressedFrameParser | undefined;
@@ -540,6 +542,7 @@ export class MysqlSession {
     if (!params) {
       params = new Map();
       this.longPieces.set(stmt, params);
+      this.longPiecesKept++;
     }
     let piece = params.get(paramId);
     if (!piece) {
@@ -555,6 +558,7 @@ export class MysqlSession {
 
   /** Puts the long data sent for a statement into the values its execution reads (text, or 0x-hex bytes). */
   private spliceLongData(stmt: StatementInfo): void {
+    if (this.longPiecesKept === 0) return;
     const params = this.longPieces.get(stmt);
     if (!params) return;
     for (const [paramId, piece] of params)
@@ -562,8 +566,10 @@ export class MysqlSession {
   }
 
   private clearLongData(stmt: StatementInfo): void {
+    // every execute clears: most statements never had long data, and the WeakMap look-up is not free
+    if (stmt.longData.size === 0 && this.longPiecesKept === 0) return;
     stmt.longData.clear();
-    this.longPieces.delete(stmt);
+    if (this.longPieces.delete(stmt)) this.longPiecesKept--;
   }
 
   private clip(s: string): string {

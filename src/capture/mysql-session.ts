@@ -214,7 +214,10 @@ export class MysqlSession {
     this.maxTextLength = options.maxTextLength ?? 1024 * 1024;
     const maxPayloadLength = options.maxPayloadLength ?? 64 * 1024 * 1024;
     this.clientPackets = new PacketParser((p) => this.onClientPacket(p), { maxPayloadLength });
-    this.serverPackets = new PacketParser((p) => this.onServerPacket(p), { maxPayloadLength });
+    this.serverPackets = new PacketParser((p) => this.onServerPacket(p), {
+      maxPayloadLength,
+      peek: (chunk, start, length) => this.countServerPacket(chunk, start, length),
+    });
   }
 
   get commandCount(): number {
@@ -602,6 +605,28 @@ export class MysqlSession {
       this.pending.shift();
       this.finishResponse(head, payload);
     }
+  }
+
+  /**
+   * The server packets a response is mostly made of (rows, column definitions) are only counted:
+   * counted here from their first byte, without a Buffer for each. True when `onServerPacket` would
+   * have done just that; anything else (the last column, EOF/OK/ERR, progress reports) goes there.
+   */
+  private countServerPacket(chunk: Buffer, start: number, length: number): boolean {
+    if (this.phase !== "command" || length === 0) return false;
+    const p = this.pending[0];
+    if (p === undefined) return false;
+    const first = chunk[start]!;
+    if (first === 0xff || first === 0xfe) return false;
+    if (p.state === "rows") {
+      p.rows++;
+      return true;
+    }
+    if (p.state === "columns" && p.remaining > 1) {
+      p.remaining--;
+      return true;
+    }
+    return false;
   }
 
   private onGreeting(payload: Buffer): void {

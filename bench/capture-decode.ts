@@ -1,10 +1,13 @@
 /**
  * Traffic capture: decoding one pcap of real sysbench traffic with Sluice, tshark (`-Y mysql.query`)
  * and pt-query-digest (`--type tcpdump`), in the same run; then a live capture of sysbench at the
- * highest rate this machine reaches, with Sluice's CPU share, RSS and the kernel's drops.
+ * highest rate this machine reaches, with the CPU of Sluice and of its tcpdump, Sluice's RSS and the
+ * kernel's drops. The CLI runs compiled and bundled (`npm run build`), as an install runs it: through
+ * the TypeScript loader its RSS was 25-60 MiB higher and its start-up 2 s longer.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -12,6 +15,7 @@ import { promisify } from "node:util";
 import { QueryDigest } from "../src/capture/digest.ts";
 import { decodePcapFile } from "../src/capture/pcap-file.ts";
 import { startMariadb } from "../src/sandbox/index.ts";
+import { compiledCli } from "./compile-cli.ts";
 import type { BenchModule } from "./types.ts";
 
 const execFileAsync = promisify(execFile);
@@ -31,7 +35,6 @@ function timed(tool: string, command: string, queries: (stdout: string) => strin
   const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %U %S %M", "sh", "-c", command], {
     encoding: "utf8",
     maxBuffer: 1 << 28,
-    env: { ...process.env, SLUICE_FROM_SOURCE: "1" },
   });
   const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
   if (!m) throw new Error(`${tool} failed: ${r.stderr.slice(-500)}`);
@@ -59,6 +62,8 @@ const bench: BenchModule = {
     for (const t of ["tcpdump", "sysbench"])
       if (!have(t)) throw new Error(`${t} is needed (apt-get install -y ${t})`);
     const seconds = quick ? 2 : 5;
+    const cli = compiledCli("capture");
+    if (!cli) throw new Error("the CLI does not build (npm run build shows why)");
     const dir = mkdtempSync(join(tmpdir(), "sluice-capture-bench-"));
     const server = await startMariadb();
     try {
@@ -113,13 +118,18 @@ const bench: BenchModule = {
           tool: "Sluice, in-process decode + digest (best of 3)",
           wallS: wall,
           cpuS: (cpu.user + cpu.system) / 1e6,
-          maxRssMb: process.memoryUsage().rss / 2 ** 20,
+          maxRssMb: Number.NaN, // the bench's own process: the sandbox client, the loader
           queries: `${digest.commands} commands`,
         },
         timed(
           "`sluice digest` (whole CLI process)",
-          `node bin/sluice.js digest --pcap ${pcap} --port ${server.port} --json`,
+          `node ${cli} digest --pcap ${pcap} --port ${server.port} --json`,
           (out) => `${JSON.parse(out).commands} commands`,
+        ),
+        timed(
+          "`sluice capture --json` (whole CLI process, every event printed)",
+          `node ${cli} capture --pcap ${pcap} --port ${server.port} --json | wc -l`,
+          (out) => `${Number(out.trim())} events`,
         ),
       ];
       if (have("tshark"))
@@ -150,67 +160,44 @@ const bench: BenchModule = {
         "|---|---:|---:|---:|---:|---|---:|",
         ...rows.map(
           (r) =>
-            `| ${r.tool} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${Math.round(frames / r.wallS).toLocaleString("en-US")} | ${r.maxRssMb.toFixed(0)} | ${r.queries} | ${(r.cpuS / base.cpuS).toFixed(1)}x |`,
+            `| ${r.tool} | ${r.wallS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${Math.round(frames / r.wallS).toLocaleString("en-US")} | ${Number.isNaN(r.maxRssMb) ? "-" : r.maxRssMb.toFixed(0)} | ${r.queries} | ${(r.cpuS / base.cpuS).toFixed(1)}x |`,
         ),
       ];
 
       // 2. Live: sysbench as fast as it goes, with and without `sluice capture -i lo` running.
       const baseline = await sysbenchQps(sb, seconds);
-      const capture = spawn(
-        process.execPath,
-        [
-          "bin/sluice.js",
-          "capture",
-          "--interface",
-          "lo",
-          "--filter",
-          filter,
-          "--json",
-          "--stats-interval",
-          "0",
-        ],
-        { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, SLUICE_FROM_SOURCE: "1" } },
-      );
-      let stderr = "";
-      capture.stderr!.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      await waitFor(() => spawnSync("pgrep", ["-P", String(capture.pid), "tcpdump"]).status === 0, 30_000);
-      await sleep(500);
-      const before = procUsage(capture.pid!);
-      const t1 = performance.now();
-      const withCapture = await sysbenchQps(sb, seconds);
-      const elapsed = (performance.now() - t1) / 1000;
-      const after = procUsage(capture.pid!);
-      capture.kill("SIGINT");
-      await new Promise((r) => capture.on("close", r));
-      const final = stderr
-        .split("\n")
-        .filter((l) => l.includes('"final":true'))
-        .map((l) => JSON.parse(l) as { stats: Record<string, number> })[0]?.stats;
-      const cpuShare = (100 * (after.cpuS - before.cpuS)) / elapsed;
-      const pps = (final?.packets ?? 0) / elapsed;
+      const live = await measuredCapture(cli, filter, () => sysbenchQps(sb, seconds));
+      const withCapture = live.result;
+      const { elapsed, cpuS, tcpdumpCpuS, final } = live;
+      const packets = final?.packets ?? 0;
+      const pps = packets / elapsed;
+      const perPacket = (s: number) => (packets > 0 ? ((1e6 * s) / packets).toFixed(1) : "?");
       const liveTable = [
-        "| run | sysbench QPS | packets/s captured | Sluice CPU (% of one core) | Sluice peak RSS MiB | kernel drops | commands decoded |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-        `| without capture | ${baseline.toFixed(0)} | - | - | - | - | - |`,
-        `| with \`sluice capture -i lo\` | ${withCapture.toFixed(0)} | ${Math.round(pps).toLocaleString("en-US")} | ${cpuShare.toFixed(1)} | ${after.hwmMb.toFixed(0)} | ${final?.kernelDropped ?? "?"} | ${final?.commands ?? "?"} |`,
+        "| run | sysbench QPS | packets/s captured | Sluice CPU (% of one core) | Sluice CPU per packet (us) | tcpdump CPU (% of one core) | tcpdump CPU per packet (us) | Sluice peak RSS MiB | kernel drops | commands decoded |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        `| without capture | ${baseline.toFixed(0)} | - | - | - | - | - | - | - | - |`,
+        `| with \`sluice capture -i lo --json\` | ${withCapture.toFixed(0)} | ${Math.round(pps).toLocaleString("en-US")} | ${((100 * cpuS) / elapsed).toFixed(1)} | ${perPacket(cpuS)} | ${((100 * tcpdumpCpuS) / elapsed).toFixed(1)} | ${perPacket(tcpdumpCpuS)} | ${live.hwmMb.toFixed(0)} | ${final?.kernelDropped ?? "?"} | ${final?.commands ?? "?"} |`,
       ];
+
+      // 3. Live at fixed packet rates: the recorded pcap sent onto lo again by tcpreplay (to a port
+      // nobody listens on), the same bytes in every run whatever else the machine does.
+      const fixedRate = await fixedRateTable(cli, pcap, server.port, frames, dir);
       return {
-        title: "Traffic capture: decoding a pcap, and live capture under sysbench",
+        title: "Traffic capture: decoding a pcap, live capture under sysbench and at fixed packet rates",
         command: "npm run bench -- capture-decode",
         markdown: [
           "### Decoding the same pcap",
           "",
           ...decodeTable,
           "",
-          "tshark's `mysql.query` field exists only for COM_QUERY and COM_STMT_PREPARE, so it finds the prepares and not the executions; pt-query-digest reads tcpdump's hex dump text. Both figures include their start-up, as does the `sluice digest` row (Node + TypeScript loader start-up is about 2 s of it).",
+          "tshark's `mysql.query` field exists only for COM_QUERY and COM_STMT_PREPARE, so it finds the prepares and not the executions; pt-query-digest reads tcpdump's hex dump text. Both figures include their start-up, as do the whole-process Sluice rows (the compiled CLI, as `npm run build` makes it; Node's start-up and the CLI's module loading are about 0.2 s of them). The in-process row has no RSS of its own: it runs inside the bench.",
           "",
           "### Live capture of sysbench at full speed",
           "",
           ...liveTable,
           "",
-          `2 cores are shared by MariaDB, sysbench, tcpdump and Sluice (and, on this machine, by other work: QPS varies by a third between identical runs). Whatever the capture costs the server is CPU taken from the same 2 cores, never back-pressure: the pipe from tcpdump never blocks the server, and what the kernel could not hand over is in the drops column. The seed's collector: 2-3% CPU and 10-15 MB RSS at 35,000 packets/s.`,
+          `2 cores are shared by MariaDB, sysbench, tcpdump and Sluice (and, on this machine, by other work: QPS varies by a third between identical runs). Whatever the capture costs the server is CPU taken from the same 2 cores, never back-pressure: the pipe from tcpdump never blocks the server, and what the kernel could not hand over is in the drops column. The capture's cost is Sluice's and tcpdump's CPU together (the seed's collector read libpcap in its own process). Sluice's CPU includes its JIT warm-up in the first second of traffic, which a long-running capture pays once, and costs per wake-up that fewer packets share at a lower rate: its CPU per packet is higher when this run's sysbench went slower. The seed's collector: 2-3% CPU and 10-15 MB RSS at 35,000 packets/s (the article does not say of what: its graph is the whole server's CPU use, which would make it far more than 2-3% of one core).`,
+          ...fixedRate,
         ].join("\n"),
       };
     } finally {
@@ -219,6 +206,139 @@ const bench: BenchModule = {
     }
   },
 };
+
+interface CaptureRun<T> {
+  result: T;
+  elapsed: number;
+  /** Sluice's and its tcpdump's CPU seconds while `load` ran. */
+  cpuS: number;
+  tcpdumpCpuS: number;
+  hwmMb: number;
+  final: Record<string, number> | undefined;
+}
+
+/**
+ * Runs `sluice capture -i lo --json` (output to /dev/null), waits until it captures, runs `warm`
+ * (if any) then `load`, and measures Sluice and tcpdump over `load` alone.
+ */
+async function measuredCapture<T>(
+  cli: string,
+  filter: string,
+  load: () => Promise<T>,
+  warm?: () => Promise<unknown>,
+): Promise<CaptureRun<T>> {
+  const capture = spawn(
+    process.execPath,
+    [cli, "capture", "--interface", "lo", "--filter", filter, "--json", "--stats-interval", "0"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  capture.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  let tcpdumpPid = 0;
+  await waitFor(() => {
+    const r = spawnSync("pgrep", ["-P", String(capture.pid), "tcpdump"], { encoding: "utf8" });
+    tcpdumpPid = Number(r.stdout.trim().split("\n")[0]);
+    return r.status === 0;
+  }, 30_000);
+  // tcpdump is up once it says it listens; the CLI logs that line after it
+  await waitFor(() => stderr.includes("capturing on"), 30_000);
+  await sleep(500);
+  if (warm) {
+    await warm();
+    await sleep(1000);
+  }
+  const before = procUsage(capture.pid!);
+  const tcpdumpBefore = procUsage(tcpdumpPid);
+  const t1 = performance.now();
+  const result = await load();
+  const elapsed = (performance.now() - t1) / 1000;
+  const after = procUsage(capture.pid!);
+  const tcpdumpAfter = procUsage(tcpdumpPid);
+  capture.kill("SIGINT");
+  await new Promise((r) => capture.on("close", r));
+  const final = stderr
+    .split("\n")
+    .filter((l) => l.includes('"final":true'))
+    .map((l) => JSON.parse(l) as { stats: Record<string, number> })[0]?.stats;
+  return {
+    result,
+    elapsed,
+    cpuS: after.cpuS - before.cpuS,
+    tcpdumpCpuS: tcpdumpAfter.cpuS - tcpdumpBefore.cpuS,
+    hwmMb: after.hwmMb,
+    final,
+  };
+}
+
+/** Rates tcpreplay sends the recorded traffic at: the sysbench run's, and the seed collector's. */
+const FIXED_RATES = [12_000, 35_000];
+
+async function fixedRateTable(
+  cli: string,
+  pcap: string,
+  serverPort: number,
+  frames: number,
+  dir: string,
+): Promise<string[]> {
+  const tools = ["tcpreplay", "tcprewrite", "editcap"];
+  if (!tools.every(have))
+    return [
+      "",
+      `(The fixed-rate part needs ${tools.join(", ")}: apt-get install -y tcpreplay wireshark-common.)`,
+    ];
+  const port = await freePort();
+  const moved = join(dir, "moved.pcap");
+  await execFileAsync("tcprewrite", [
+    `--portmap=${serverPort}:${port}`,
+    `--infile=${pcap}`,
+    `--outfile=${moved}`,
+  ]);
+  // the first third warms the capture up (JIT), the rest is measured
+  const split = Math.floor(frames / 3);
+  const warmPcap = join(dir, "warm.pcap");
+  const measuredPcap = join(dir, "measured.pcap");
+  await execFileAsync("editcap", ["-r", moved, warmPcap, `1-${split}`]);
+  await execFileAsync("editcap", ["-r", moved, measuredPcap, `${split + 1}-${frames}`]);
+  const sent = frames - split;
+  const replay = (file: string, rate: number) => () =>
+    execFileAsync("tcpreplay", ["-i", "lo", "--pps", String(rate), file]);
+  const rows: string[] = [];
+  for (const rate of FIXED_RATES) {
+    const run = await measuredCapture(
+      cli,
+      `tcp port ${port}`,
+      replay(measuredPcap, rate),
+      replay(warmPcap, rate),
+    );
+    const us = (s: number) => ((1e6 * s) / sent).toFixed(1);
+    rows.push(
+      `| ${rate.toLocaleString("en-US")} | ${sent} | ${us(run.cpuS)} | ${((100 * run.cpuS) / run.elapsed).toFixed(1)} | ${us(run.tcpdumpCpuS)} | ${((100 * run.tcpdumpCpuS) / run.elapsed).toFixed(1)} | ${run.hwmMb.toFixed(0)} | ${run.final?.kernelDropped ?? "?"} |`,
+    );
+  }
+  return [
+    "",
+    "### Live capture at fixed packet rates",
+    "",
+    `The same pcap sent onto lo again by \`tcpreplay --pps RATE\` (its server port moved to one nobody listens on), after its first ${split} packets as warm-up: the same bytes at the same rate in every run, whatever else the machine is doing. CPU per packet is over the packets sent.`,
+    "",
+    "| packets/s | packets measured | Sluice CPU per packet (us) | Sluice CPU (% of one core) | tcpdump CPU per packet (us) | tcpdump CPU (% of one core) | Sluice peak RSS MiB | kernel drops (warm-up included) |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows,
+  ];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 async function sysbenchQps(sb: string[], seconds: number): Promise<number> {
   const { stdout } = await execFileAsync("sysbench", [...sb, "--threads=4", `--time=${seconds}`, "run"]);

@@ -3,8 +3,9 @@
  * durable before the next) and consumer (group read from offset 0) separately, at batch sizes 1, 100
  * and 1000 and record sizes 100 B and 1 KiB. The peer on the same input is the bare client doing
  * the same durable write: better-sqlite3 inserting in one transaction per batch, amqplib publishing
- * to the stream queue and waiting for confirms per batch, ioredis sending one MULTI/EXEC of XADDs
- * (server-made IDs) per batch. Ratio = Sluice / bare client.
+ * to the stream queue and waiting for confirms per batch, nats.js publishing a batch to a JetStream
+ * stream (with a Nats-Msg-Id each, as Sluice does) and awaiting every ack, ioredis sending one
+ * MULTI/EXEC of XADDs (server-made IDs) per batch. Ratio = Sluice / bare client.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -12,11 +13,13 @@ import { join } from "node:path";
 import amqp from "amqplib";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
+import { connect as natsConnect, headers as natsHeaders } from "nats";
 import { openStreamLog } from "../src/stream/index.ts";
 import type { StreamLog, StreamRecord } from "../src/stream/types.ts";
 import type { BenchModule } from "./types.ts";
 
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
+const NATS = "nats://127.0.0.1:4222";
 const REDIS_PREFIX = `sluice-bench-${process.pid}`;
 const REDIS = `redis://127.0.0.1:6379?prefix=${REDIS_PREFIX}`;
 
@@ -111,6 +114,29 @@ async function peerAmqp(queue: string, size: number, batch: number, limit: numbe
   return n / seconds;
 }
 
+async function peerNats(name: string, size: number, batch: number, limit: number, budgetMs: number) {
+  const nc = await natsConnect({ servers: "127.0.0.1:4222" });
+  const jsm = await nc.jetstreamManager();
+  await jsm.streams.add({ name, subjects: [`${name}.records`] });
+  const js = nc.jetstream();
+  const started = performance.now();
+  let n = 0;
+  while (n < limit && performance.now() - started < budgetMs) {
+    await Promise.all(
+      makeBatch(batch, size, n).map((r, i) => {
+        const h = natsHeaders();
+        h.set("key", r.key);
+        return js.publish(`${name}.records`, r.value, { msgID: `peer:${n + i}`, headers: h });
+      }),
+    );
+    n += batch;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await jsm.streams.delete(name);
+  await nc.close();
+  return n / seconds;
+}
+
 async function peerRedis(key: string, size: number, batch: number, limit: number, budgetMs: number) {
   const redis = new Redis({ host: "127.0.0.1", port: 6379 });
   const started = performance.now();
@@ -146,12 +172,14 @@ const bench: BenchModule = {
     const rows: Row[] = [];
     const budgetMs = quick ? 500 : 3000;
     try {
-      for (const adapter of ["sqlite", "rabbitmq", "redis"] as const) {
+      for (const adapter of ["sqlite", "rabbitmq", "nats", "redis"] as const) {
         for (const size of [100, 1024]) {
           for (const batch of [1, 100, 1000]) {
             const limit = batch === 1 ? (quick ? 500 : 5000) : quick ? 20_000 : 200_000;
             const stream = `bench-${process.pid}-${size}-${batch}`;
-            const url = { sqlite: `file:${join(dir, "log.db")}`, rabbitmq: AMQP, redis: REDIS }[adapter];
+            const url = { sqlite: `file:${join(dir, "log.db")}`, rabbitmq: AMQP, nats: NATS, redis: REDIS }[
+              adapter
+            ];
             const log = await openStreamLog(url);
             try {
               // Sluice and the bare client alternate twice and each keeps its best round, so that a
@@ -176,7 +204,9 @@ const bench: BenchModule = {
                       )
                     : adapter === "rabbitmq"
                       ? await peerAmqp(`${stream}-peer`, size, batch, limit, budgetMs / 2)
-                      : await peerRedis(`${REDIS_PREFIX}:${stream}-peer`, size, batch, limit, budgetMs / 2);
+                      : adapter === "nats"
+                        ? await peerNats(`${stream}-peer`, size, batch, limit, budgetMs / 2)
+                        : await peerRedis(`${REDIS_PREFIX}:${stream}-peer`, size, batch, limit, budgetMs / 2);
                 peerPerSec = Math.max(peerPerSec, peer);
               }
               rows.push({ adapter, side: "producer", size, batch, ...p, peerPerSec });
@@ -204,10 +234,11 @@ const bench: BenchModule = {
       "is the better of two rounds alternating Sluice and the bare client).",
       "",
       "Producer: `block` policy, one `append(batch)` awaited at a time (each append durable before the next:",
-      "SQLite `synchronous=FULL` transaction, RabbitMQ publisher confirms, Redis the reply to the append script:",
-      "in memory on the local Redis, which runs without persistence). Consumer: a consumer group reading the",
-      "same records from offset 0 with `read({max: batch})`. Bare client = better-sqlite3 / amqplib / ioredis",
-      "(MULTI/EXEC of XADDs with server-made IDs) doing the same write without Sluice; ratio = Sluice / bare client.",
+      "SQLite `synchronous=FULL` transaction, RabbitMQ publisher confirms, JetStream publish acks, Redis the",
+      "reply to the append script: in memory on the local Redis, which runs without persistence). Consumer: a",
+      "consumer group reading the same records from offset 0 with `read({max: batch})`. Bare client =",
+      "better-sqlite3 / amqplib / nats.js / ioredis (MULTI/EXEC of XADDs with server-made IDs) doing the same",
+      "write without Sluice; ratio = Sluice / bare client.",
       "",
     ];
     const table: string[][] = rows.map((r) => {
@@ -242,7 +273,7 @@ const bench: BenchModule = {
       ),
     );
     return {
-      title: "Stream log (embedded SQLite, RabbitMQ streams and Redis Streams)",
+      title: "Stream log (embedded SQLite, RabbitMQ streams, NATS JetStream and Redis Streams)",
       command: "npm run bench -- stream-log",
       markdown: lines.join("\n"),
     };

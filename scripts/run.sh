@@ -11,7 +11,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 DEB_PACKAGES=(
   mariadb-server mariadb-client
-  memcached tcpdump sysbench tshark percona-toolkit
+  memcached tcpdump tcpreplay sysbench tshark percona-toolkit
   rabbitmq-server redis-server nats-server mosquitto
   build-essential python3 ca-certificates procps iproute2 zstd
 )

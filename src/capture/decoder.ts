@@ -148,12 +148,13 @@ export class CaptureDecoder {
   private segment(s: TcpSegment, ts: number): void {
     const src = endpoint(s.srcIp, s.srcPort);
     const dst = endpoint(s.dstIp, s.dstPort);
-    let c = this.connections.get(`${src}>${dst}`);
+    const key = `${src}>${dst}`;
+    let c = this.connections.get(key);
     const isSyn = (s.flags & TcpFlag.SYN) !== 0 && (s.flags & TcpFlag.ACK) === 0;
     if (
       c &&
       isSyn &&
-      c.key === `${src}>${dst}` &&
+      c.key === key &&
       (c.clientFin || c.serverFin || c.client.nextSeq !== (s.seq + 1) >>> 0)
     ) {
       // The 4-tuple is reused by a new connection.
@@ -172,7 +173,7 @@ export class CaptureDecoder {
       c = this.open(fromClient ? src : dst, fromClient ? dst : src, ts, (s.flags & TcpFlag.SYN) === 0);
     }
     c.lastTs = ts;
-    const fromClient = c.key === `${src}>${dst}`;
+    const fromClient = c.key === key;
     const dir = fromClient ? c.client : c.server;
     const other = fromClient ? c.server : c.client;
     if (s.flags & TcpFlag.ACK) other.acknowledged(s.ack, ts);

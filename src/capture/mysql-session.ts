@@ -196,6 +196,8 @@ export class MysqlSession {
     StatementInfo,
     Map<number, { chunks: Buffer[]; length: number }>
   >();
+  /** Statements with entries in longPieces. */
+  private longPiecesKept = 0;
   private readonly clientPackets: PacketParser;
   private readonly serverPackets: PacketParser;
   private clientCompressed: CompressedFrameParser | undefined;
@@ -212,7 +214,10 @@ export class MysqlSession {
     this.maxTextLength = options.maxTextLength ?? 1024 * 1024;
     const maxPayloadLength = options.maxPayloadLength ?? 64 * 1024 * 1024;
     this.clientPackets = new PacketParser((p) => this.onClientPacket(p), { maxPayloadLength });
-    this.serverPackets = new PacketParser((p) => this.onServerPacket(p), { maxPayloadLength });
+    this.serverPackets = new PacketParser((p) => this.onServerPacket(p), {
+      maxPayloadLength,
+      peek: (chunk, start, length) => this.countServerPacket(chunk, start, length),
+    });
   }
 
   get commandCount(): number {
@@ -540,6 +545,7 @@ export class MysqlSession {
     if (!params) {
       params = new Map();
       this.longPieces.set(stmt, params);
+      this.longPiecesKept++;
     }
     let piece = params.get(paramId);
     if (!piece) {
@@ -555,6 +561,7 @@ export class MysqlSession {
 
   /** Puts the long data sent for a statement into the values its execution reads (text, or 0x-hex bytes). */
   private spliceLongData(stmt: StatementInfo): void {
+    if (this.longPiecesKept === 0) return;
     const params = this.longPieces.get(stmt);
     if (!params) return;
     for (const [paramId, piece] of params)
@@ -562,8 +569,10 @@ export class MysqlSession {
   }
 
   private clearLongData(stmt: StatementInfo): void {
+    // every execute clears: most statements never had long data, and the WeakMap look-up is not free
+    if (stmt.longData.size === 0 && this.longPiecesKept === 0) return;
     stmt.longData.clear();
-    this.longPieces.delete(stmt);
+    if (this.longPieces.delete(stmt)) this.longPiecesKept--;
   }
 
   private clip(s: string): string {
@@ -596,6 +605,28 @@ export class MysqlSession {
       this.pending.shift();
       this.finishResponse(head, payload);
     }
+  }
+
+  /**
+   * The server packets a response is mostly made of (rows, column definitions) are only counted:
+   * counted here from their first byte, without a Buffer for each. True when `onServerPacket` would
+   * have done just that; anything else (the last column, EOF/OK/ERR, progress reports) goes there.
+   */
+  private countServerPacket(chunk: Buffer, start: number, length: number): boolean {
+    if (this.phase !== "command" || length === 0) return false;
+    const p = this.pending[0];
+    if (p === undefined) return false;
+    const first = chunk[start]!;
+    if (first === 0xff || first === 0xfe) return false;
+    if (p.state === "rows") {
+      p.rows++;
+      return true;
+    }
+    if (p.state === "columns" && p.remaining > 1) {
+      p.remaining--;
+      return true;
+    }
+    return false;
   }
 
   private onGreeting(payload: Buffer): void {

@@ -19,11 +19,15 @@ export function eventRecord(e: SessionEvent): StreamRecord {
   };
 }
 
+/** Under `drop`, records go to the producer at least every this many events. */
+const DROP_BATCH = 1000;
+
 export class EventPublisher {
   private readonly log: StreamLog;
   private readonly producer: Producer;
   private readonly policy: ProducerPolicy;
   private batch: StreamRecord[] = [];
+  private scheduled = false;
   private failure: unknown;
   private readonly failureListeners: ((e: unknown) => void)[] = [];
 
@@ -48,12 +52,29 @@ export class EventPublisher {
   }
 
   publish(e: SessionEvent): void {
-    if (this.policy === "drop") {
-      // Returns at once: what does not fit the producer's bounded queue is dropped and counted there.
-      this.producer.append([eventRecord(e)]).catch((err: unknown) => this.failed(err));
-      return;
-    }
     this.batch.push(eventRecord(e));
+    if (this.policy !== "drop") return;
+    // Handed to the producer once per input chunk (when the capture waits for more), or every
+    // DROP_BATCH records, rather than one append (a promise and a closure) per event. The producer
+    // admits a batch record by record until its bounded queue is full, as it admitted single
+    // records, and nothing can leave the queue while the capture decodes a chunk, so the same
+    // records are kept or dropped.
+    if (this.batch.length >= DROP_BATCH) this.appendDropping();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.appendDropping();
+      });
+    }
+  }
+
+  /** With `drop`: returns at once; what does not fit the producer's queue is dropped and counted there. */
+  private appendDropping(): void {
+    if (this.batch.length === 0) return;
+    const batch = this.batch;
+    this.batch = [];
+    this.producer.append(batch).catch((err: unknown) => this.failed(err));
   }
 
   /**

@@ -19,6 +19,8 @@ export interface CliContext {
   logger: Logger;
   config: ConfigFile;
   logFormat: LogFormat;
+  /** The port metrics are served on (--metrics-port or the config's metricsPort), if any. */
+  metricsPort: number | undefined;
 }
 
 let cached: CliContext | undefined;
@@ -53,7 +55,7 @@ export async function cliContext(cmd: Command): Promise<CliContext> {
     const { port } = await startMetricsServer(metricsPort);
     logger.info({ port }, `metrics on http://127.0.0.1:${port}/metrics`);
   }
-  cached = { logger, config, logFormat };
+  cached = { logger, config, logFormat, metricsPort };
   return cached;
 }
 

@@ -30,14 +30,19 @@ const WRITE_BATCH = 1024 * 1024;
  * took it at once (a file, /dev/null, a pipe with room), else the next batch gets a fresh one.
  */
 export class BatchedWriter {
-  readonly sink = new JsonlSink(2 * WRITE_BATCH);
+  readonly sink: JsonlSink;
   private scheduled = false;
   /** The reader went away (EPIPE, e.g. `| head`): stop producing, nothing more can be shown. */
   closed = false;
   /** A write error other than EPIPE. */
   failure: Error | undefined;
 
-  constructor(private readonly out: NodeJS.WritableStream & { writableLength?: number }) {
+  /** `batchBytes`: a batch is full at this many bytes (its buffer takes twice that). */
+  constructor(
+    private readonly out: NodeJS.WritableStream & { writableLength?: number },
+    private readonly batchBytes = WRITE_BATCH,
+  ) {
+    this.sink = new JsonlSink(2 * batchBytes);
     out.on("error", (e: NodeJS.ErrnoException) => {
       this.closed = true;
       if (e.code !== "EPIPE") this.failure = e;
@@ -51,7 +56,7 @@ export class BatchedWriter {
 
   /** A batch is ready: flush() now. */
   get full(): boolean {
-    return this.sink.pos >= WRITE_BATCH;
+    return this.sink.pos >= this.batchBytes;
   }
 
   /** Makes sure what is buffered goes out as soon as the producer waits (for a read, the network). */

@@ -65,8 +65,11 @@ export class Scheduler {
   private readonly pending = new Map<number, Map<number, PlannedCommand>>();
   private firstTs: number | undefined;
 
-  /** Called when a session is seen for the first time (live replay starts playing it then). */
-  onSession: ((plan: SessionPlan) => void) | undefined;
+  /**
+   * Called when a session is seen for the first time, with that first event (live replay starts playing
+   * it then; a session whose first event is not its connect began before the records read).
+   */
+  onSession: ((plan: SessionPlan, first: SessionEvent) => void) | undefined;
 
   constructor(private readonly speed: Speed) {}
 
@@ -78,7 +81,7 @@ export class Scheduler {
     if (!plan) {
       plan = { session: e.session, connect: undefined, openUs: at, commands: [], closed: false };
       this.sessions.set(e.session, plan);
-      this.onSession?.(plan);
+      this.onSession?.(plan, e);
     }
     switch (e.type) {
       case "connect":

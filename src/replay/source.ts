@@ -1,6 +1,6 @@
 import type { SessionEvent } from "../capture/events.ts";
 import { decodePcapFile } from "../capture/pcap-file.ts";
-import type { Producer, StreamLog } from "../stream/index.ts";
+import type { Consumer, Producer, StoredTextRecord, StreamLog } from "../stream/index.ts";
 import { Batcher, type BatchOptions } from "./batch.ts";
 import type { LiveFeed } from "./player.ts";
 import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
@@ -51,12 +51,34 @@ export async function plansFromStream(
     : undefined;
   if (committed !== undefined) {
     const states = await sessionStates(log, stream, committed);
-    for (const p of plans) {
-      const state = p.connect === undefined ? states.get(p.session) : undefined;
-      if (state) p.resume = state;
-    }
+    for (const p of plans) if (p.connect === undefined) resumeFrom(p, states);
   }
   return { plans, lastOffset };
+}
+
+/**
+ * A session whose connect is before the records read (it began before the committed position) resumes in
+ * the state it had there, when it was open there.
+ */
+function resumeFrom(plan: SessionPlan, states: ReadonlyMap<number, SessionState>): void {
+  const state = states.get(plan.session);
+  if (state) plan.resume = state;
+}
+
+/**
+ * Takes the commands an earlier run journalled out of the plans: a session's journalled commands are the
+ * first of its commands read (it runs them in order), so it resumes after them, in the state they left (as
+ * a session resumed at the committed position).
+ */
+function skipJournalled(plans: readonly SessionPlan[], done: ReadonlySet<number>): void {
+  if (done.size === 0) return;
+  for (const p of plans) {
+    const ran = p.commands.filter((c) => c.offset !== undefined && done.has(c.offset));
+    if (ran.length === 0) continue;
+    p.resume ??= { db: p.connect?.db, statements: new Map() };
+    for (const c of ran) followCommand(p.resume, c.command, c.response);
+    p.commands = p.commands.filter((c) => c.offset === undefined || !done.has(c.offset));
+  }
 }
 
 async function committedOffset(log: StreamLog, stream: string, group: string): Promise<number | undefined> {
@@ -172,6 +194,11 @@ export class CommitTracker {
     return this.head < this.order.length ? (this.order[this.head] as number) - 1 : this.last;
   }
 
+  /** The offset of the last record read. */
+  get lastRead(): number {
+    return this.last;
+  }
+
   /** The offset last committed (-1 before the first commit). */
   get committedOffset(): number {
     return this.committed;
@@ -226,56 +253,111 @@ export function journalStream(stream: string, group: string): string {
 }
 
 /**
+ * The journal's two streams: it is written to one of them until it holds JOURNAL_ROTATE_RECORDS records,
+ * then to the other, and a stream no longer written to is deleted once the committed position is past
+ * every offset in it. (The same name twice when the names are cut to the same 120 characters: then the
+ * journal is one stream, deleted only when everything read is committed.)
+ */
+export function journalStreams(stream: string, group: string): [string, string] {
+  return [journalStream(stream, group), `${stream}.replayed2.${group}`.slice(0, 120)];
+}
+
+/** Records (batches) a journal stream takes before the journal moves to its other stream. */
+export const JOURNAL_ROTATE_RECORDS = 1000;
+
+/** A journal stream: how many records it holds and the highest offset in them. */
+interface JournalPart {
+  name: string;
+  records: number;
+  max: number;
+}
+
+/**
  * Per-command progress of a replay group: the committed position is the lowest command not yet done over
  * all sessions, so the commands done above it are recorded here, after the target answered. A restart
  * skips them. They are written in batches (BatchOptions), one record per batch holding the offsets of
  * its commands (one append, so one SQLite transaction): `record` returns at once while fewer than
  * `maxCommands` are unwritten, else once its record is durable, so at most `maxCommands - 1` commands
  * whose `record` returned are not in the journal yet.
+ *
+ * A record is obsolete once the committed position is past its offsets. So that a run that never ends
+ * (--follow) keeps the journal bounded although the stream log cannot delete single records, the journal
+ * alternates between two streams (see journalStreams): one written to, and at most one older one,
+ * deleted (after a journal write) once the durably committed position is past its highest offset.
  */
 export class ReplayJournal {
   private readonly batcher: Batcher<number>;
 
   private constructor(
     private readonly log: StreamLog,
-    readonly stream: string,
-    private readonly producer: Producer,
+    private readonly names: readonly [string, string],
+    private current: JournalPart,
+    private producer: Producer,
+    /** The stream written to before `current`, while it holds offsets above the committed position. */
+    private old: JournalPart | undefined,
     /** Command offsets above the committed position that ran already. */
     readonly done: ReadonlySet<number>,
     batch: BatchOptions,
+    /** The durably committed position now. */
+    private readonly committed: () => number,
+    private readonly rotateAfter: number,
   ) {
     // One record per batch: the offsets of its commands, comma-separated.
     this.batcher = new Batcher(batch, async (offsets) => {
       await this.producer.append([
         { key: "replayed", value: Buffer.from(offsets.join(",")), timestamp: Date.now() },
       ]);
+      this.current.records++;
+      for (const o of offsets) if (o > this.current.max) this.current.max = o;
+      await this.trim();
     });
   }
 
+  /**
+   * Reads the group's journal (the offsets above `committed`), deletes its streams that hold none, and
+   * opens it for writing. `committedNow` tells the durably committed position as the run goes on.
+   */
   static async open(
     log: StreamLog,
     stream: string,
     group: string,
     committed: number,
     batch: BatchOptions,
+    committedNow: () => number = () => committed,
+    rotateAfter = JOURNAL_ROTATE_RECORDS,
   ): Promise<ReplayJournal> {
-    const name = journalStream(stream, group);
+    const names = journalStreams(stream, group);
     const done = new Set<number>();
-    if ((await log.streams()).includes(name)) {
+    const existing = await log.streams();
+    const parts: JournalPart[] = [];
+    for (const name of new Set(names)) {
+      if (!existing.includes(name)) continue;
+      const part: JournalPart = { name, records: 0, max: -1 };
       for (let from = 0; ; ) {
         const read = await log.readText(name, from, { max: 5000 });
         if (read.length === 0) break;
         for (const r of read) {
           for (const text of r.value.split(",")) {
             const offset = Number(text);
+            if (offset > part.max) part.max = offset;
             if (offset > committed) done.add(offset);
           }
+          part.records++;
           from = r.offset + 1;
         }
       }
+      // Every offset in it is committed: not needed any more.
+      if (part.max <= committed) await log.deleteStream(name);
+      else parts.push(part);
     }
-    const producer = await log.producer(name);
-    return new ReplayJournal(log, name, producer, done, batch);
+    const current = parts[0] ?? { name: names[0], records: 0, max: -1 };
+    const producer = await log.producer(current.name);
+    return new ReplayJournal(log, names, current, producer, parts[1], done, batch, committedNow, rotateAfter);
+  }
+
+  /** The streams the journal has now (the one written to first). */
+  get streams(): string[] {
+    return this.old ? [this.current.name, this.old.name] : [this.current.name];
   }
 
   /** Records a command as executed (see the class comment for when it is durable, and Batcher.add). */
@@ -288,10 +370,29 @@ export class ReplayJournal {
     await this.batcher.flush();
   }
 
+  /**
+   * After a write: deletes the older stream once the committed position is past it, then moves to the
+   * other stream when this one is full and the other is gone.
+   */
+  private async trim(): Promise<void> {
+    const committed = this.committed();
+    if (this.old && this.old.max <= committed) {
+      await this.log.deleteStream(this.old.name);
+      this.old = undefined;
+    }
+    const other = this.names.find((n) => n !== this.current.name);
+    if (this.old || other === undefined || this.current.records < this.rotateAfter) return;
+    await this.producer.close();
+    if (this.current.max <= committed) await this.log.deleteStream(this.current.name);
+    else this.old = this.current;
+    this.current = { name: other, records: 0, max: -1 };
+    this.producer = await this.log.producer(other);
+  }
+
   /** Everything up to the last record is committed: the journal is not needed any more. */
   async clear(): Promise<void> {
     await this.close();
-    await this.log.deleteStream(this.stream);
+    for (const name of this.streams) await this.log.deleteStream(name);
   }
 
   async close(): Promise<void> {
@@ -304,9 +405,9 @@ export class ReplayJournal {
 }
 
 /**
- * The progress of a replay from the stream log without --follow: the commands an earlier run journalled
- * above the committed position are taken out of the plans, and each command done is journalled and
- * tracked for the committed position, both in batches.
+ * The progress of a replay from the stream log: the commands an earlier run journalled above the committed
+ * position are taken out of the plans, and each command done is journalled and tracked for the committed
+ * position, both in batches.
  */
 export interface StreamProgress {
   /** Commands an earlier run executed above the committed position (taken out of the plans). */
@@ -316,38 +417,17 @@ export interface StreamProgress {
   /** Writes the journal's waiting records and commits the position of what is done. */
   flush(): Promise<void>;
   /**
-   * Stops where the replay is (SIGINT/SIGTERM without --follow): a command that completes from now on is
-   * recorded, but its `done` never resolves, so its session sends nothing more; resolves once what was
-   * done before is written. A restart runs again only the commands that were executing.
+   * Stops where the replay is (SIGINT/SIGTERM): a command that completes from now on is recorded, but its
+   * `done` never resolves, so its session sends nothing more; resolves once what was done before is
+   * written. A restart runs again only the commands that were executing.
    */
   stop(): Promise<void>;
   /** As flush; then deletes the journal when everything read is committed, and closes the consumer. */
   close(): Promise<void>;
 }
 
-export async function streamProgress(
-  log: StreamLog,
-  stream: string,
-  group: string,
-  read: { plans: SessionPlan[]; lastOffset: number },
-  batch: BatchOptions,
-): Promise<StreamProgress> {
-  const committer = await log.consumer(stream, group);
-  const journal = await ReplayJournal.open(log, stream, group, (await committer.committed()) ?? -1, batch);
-  if (journal.done.size > 0)
-    for (const p of read.plans) {
-      // A session's journalled commands are the first of its commands read (it runs them in order): it
-      // resumes after them, in the state they left (as a session resumed at the committed position).
-      const ran = p.commands.filter((c) => c.offset !== undefined && journal.done.has(c.offset));
-      if (ran.length === 0) continue;
-      p.resume ??= { db: p.connect?.db, statements: new Map() };
-      for (const c of ran) followCommand(p.resume, c.command, c.response);
-      p.commands = p.commands.filter((c) => c.offset === undefined || !journal.done.has(c.offset));
-    }
-  const offsets = read.plans.flatMap((p) =>
-    p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
-  );
-  const tracker = new CommitTracker(offsets, read.lastOffset, (o) => committer.commit(o), batch);
+/** The journal and the commit tracker of a run, written in their order (journal first) at each step. */
+function progressOf(journal: ReplayJournal, tracker: CommitTracker, committer: Consumer): StreamProgress {
   let stopped = false;
   const flush = async () => {
     await journal.flush();
@@ -373,7 +453,7 @@ export async function streamProgress(
         await journal.flush();
         await tracker.close();
         // Only once the position is durably past every record read is the journal not needed.
-        if (tracker.committedOffset >= read.lastOffset) await journal.clear();
+        if (tracker.committedOffset >= tracker.lastRead) await journal.clear();
         else await journal.close();
       } finally {
         await committer.close();
@@ -382,19 +462,45 @@ export async function streamProgress(
   };
 }
 
-export interface LiveStream {
-  feed: LiveFeed;
-  /** Stops reading; the sessions finish what they have. */
-  stop(): Promise<void>;
-  /** A command record is done with (executed, filtered or skipped). */
-  done(offset: number): Promise<void> | undefined;
-  /** Commits the final position and closes the consumer. */
-  close(): Promise<void>;
+export async function streamProgress(
+  log: StreamLog,
+  stream: string,
+  group: string,
+  read: { plans: SessionPlan[]; lastOffset: number },
+  batch: BatchOptions,
+): Promise<StreamProgress> {
+  const committer = await log.consumer(stream, group);
+  const committed = (await committer.committed()) ?? -1;
+  let tracker: CommitTracker | undefined;
+  const journal = await ReplayJournal.open(log, stream, group, committed, batch, () =>
+    Math.max(committed, tracker?.committedOffset ?? -1),
+  );
+  skipJournalled(read.plans, journal.done);
+  const offsets = read.plans.flatMap((p) =>
+    p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
+  );
+  tracker = new CommitTracker(offsets, read.lastOffset, (o) => committer.commit(o), batch);
+  return progressOf(journal, tracker, committer);
 }
 
 /**
- * Follows the stream log live: the group's records from its committed position on, as they come,
- * until `stop()`. Commands are committed as they are done, in batches (see CommitTracker).
+ * A replay following the stream log live: its progress is kept as without --follow (StreamProgress: the
+ * journal and the committed position, `stop` for a signal), and it has sessions that keep coming.
+ */
+export interface LiveStream extends StreamProgress {
+  /** The sessions of the records that were in the log at the start (resumed ones with their state). */
+  plans: SessionPlan[];
+  feed: LiveFeed;
+  /** Stops reading; the sessions finish what they have. */
+  finish(): Promise<void>;
+}
+
+/**
+ * Follows the stream log live: the group's records from its committed position on, as they come, until
+ * `finish()`. The records already in the log are read first, as without --follow: a session that began
+ * before the committed position gets its state back (sessionStates), and the commands an earlier run
+ * journalled are skipped (they are all in these records, which the earlier run had read). Commands are
+ * journalled and committed as they are done, in batches (see ReplayJournal and CommitTracker).
  */
 export async function followStream(
   log: StreamLog,
@@ -404,8 +510,40 @@ export async function followStream(
   batch: BatchOptions,
 ): Promise<LiveStream> {
   const consumer = await log.consumer(stream, group, { start: "earliest" });
+  const committed = await consumer.committed();
+  let tracker: CommitTracker | undefined;
+  const journal = await ReplayJournal.open(log, stream, group, committed ?? -1, batch, () =>
+    Math.max(committed ?? -1, tracker?.committedOffset ?? -1),
+  );
+  tracker = new CommitTracker([], committed ?? -1, (o) => consumer.commit(o), batch);
+  const t = tracker;
+  // The sessions open at the committed position, for those of them that come (a session's first record
+  // read is not its connect); taken out when they come.
+  const states =
+    committed === undefined ? new Map<number, SessionState>() : await sessionStates(log, stream, committed);
   const scheduler = new Scheduler(speed);
-  const tracker = new CommitTracker([], (await consumer.committed()) ?? -1, (o) => consumer.commit(o), batch);
+  const add = (records: readonly StoredTextRecord[]) => {
+    for (const r of records) {
+      const e = eventOf(r.value);
+      t.read(r.offset, e.type === "command" && !journal.done.has(r.offset));
+      scheduler.add(e, r.offset);
+    }
+  };
+  // The records in the log now (up to its head at the start, while the capture may go on writing).
+  const head = (await log.info(stream)).partitions[0]?.head;
+  for (let last = -1; head !== undefined && last < head; ) {
+    const records = await consumer.readText({ max: 5000 });
+    if (records.length === 0) break;
+    add(records);
+    last = records.at(-1)?.offset ?? last;
+  }
+  const plans = scheduler.plans();
+  for (const p of plans) {
+    if (p.connect === undefined) resumeFrom(p, states);
+    states.delete(p.session);
+  }
+  skipJournalled(plans, journal.done);
+
   let ended = false;
   let wake: (() => void) | undefined;
   let wakeup = new Promise<void>((r) => {
@@ -420,18 +558,16 @@ export async function followStream(
   };
   const pendingSessions: SessionPlan[] = [];
   let play: ((plan: SessionPlan) => void) | undefined;
-  scheduler.onSession = (plan) => {
+  scheduler.onSession = (plan, first) => {
+    if (first.type !== "connect") resumeFrom(plan, states);
+    states.delete(plan.session);
     if (play) play(plan);
     else pendingSessions.push(plan);
   };
   const reading = (async () => {
     while (!ended) {
       const records = await consumer.readText({ max: 5000, waitMs: 200 });
-      for (const r of records) {
-        const e = eventOf(r.value);
-        tracker.read(r.offset, e.type === "command");
-        scheduler.add(e, r.offset);
-      }
+      add(records);
       if (records.length > 0) notify();
     }
   })();
@@ -446,21 +582,15 @@ export async function followStream(
     },
     finished: reading,
   };
-  const stop = async () => {
-    ended = true;
-    await reading.catch(() => undefined);
-    notify();
-  };
+  const progress = progressOf(journal, tracker, consumer);
   return {
+    ...progress,
+    plans,
     feed,
-    stop,
-    done: (offset) => tracker.done(offset),
-    close: async () => {
-      try {
-        await tracker.close();
-      } finally {
-        await consumer.close();
-      }
+    async finish() {
+      ended = true;
+      await reading.catch(() => undefined);
+      notify();
     },
   };
 }

@@ -1,59 +1,123 @@
 /**
- * The checkpoint a broker adapter reports when its server stays away past the reconnect budget: the
- * offsets this process committed, and the STREAM_BROKER_LOST errors of a read or a commit that say
- * where the stage stands and how it resumes.
+ * What a broker adapter (RabbitMQ, NATS, Redis) reports when an append, a read or a commit fails: which
+ * stream, how far this process got (records the broker confirmed, the last one's id and key; the
+ * offsets it committed), and what to do. Most importantly for STREAM_BROKER_LOST, the broker gone for
+ * longer than the reconnect budget: the stage restarts from exactly this checkpoint.
  */
-import { SluiceError } from "../core/errors.ts";
+import { messageOf, SluiceError } from "../core/errors.ts";
 
-/** Offsets this process committed, per stream and group. */
-export class CommittedHere {
-  private readonly streams = new Map<string, Map<string, number>>();
+export interface ConfirmedSoFar {
+  count: number;
+  lastId: string | undefined;
+  lastKey: string | undefined;
+}
 
-  set(stream: string, group: string, offset: number): void {
-    const groups = this.streams.get(stream) ?? new Map<string, number>();
+/** How errors name a broker and its acknowledgements. */
+export interface BrokerWords {
+  /** "RabbitMQ", "NATS", "Redis". */
+  system: string;
+  /** What the broker calls an acknowledged publish: "confirmed", "acknowledged". */
+  confirmed: string;
+  /** Where the broker says why it refused something. */
+  logHint: string;
+}
+
+/** The connection's error when the broker stayed away for the whole reconnect budget. */
+export const isBrokerLost = (e: unknown): e is SluiceError =>
+  e instanceof SluiceError && e.code === "STREAM_BROKER_LOST";
+
+export class BrokerCheckpoints {
+  /** The committed offset this process last stored for `group` on `stream`. */
+  committed(stream: string, group: string): number | undefined {
+    return this.committedHere.get(stream)?.get(group);
+  }
+
+  /** Offsets this process committed, per stream and group. */
+  private readonly committedHere = new Map<string, Map<string, number>>();
+
+  private readonly system: string;
+  private readonly confirmedWord: string;
+  private readonly logHint: string;
+
+  constructor(
+    private readonly url: string,
+    broker: BrokerWords,
+    private readonly wrap: (e: unknown, doing: string, context: Record<string, string>) => SluiceError,
+  ) {
+    this.system = broker.system;
+    this.confirmedWord = broker.confirmed;
+    this.logHint = broker.logHint;
+  }
+
+  noteCommitted(stream: string, group: string, offset: number): void {
+    const groups = this.committedHere.get(stream) ?? new Map<string, number>();
     groups.set(group, offset);
-    this.streams.set(stream, groups);
+    this.committedHere.set(stream, groups);
   }
 
-  get(stream: string, group: string): number | undefined {
-    return this.streams.get(stream)?.get(group);
-  }
-
-  /** `group=offset,...` for `stream`, or undefined when this process committed nothing there. */
-  text(stream: string): string | undefined {
-    const groups = this.streams.get(stream);
+  /** The committed offsets this process stored for `stream`, as `group=offset`. */
+  private committedText(stream: string): string | undefined {
+    const groups = this.committedHere.get(stream);
     if (!groups || groups.size === 0) return undefined;
     return [...groups].map(([g, o]) => `${g}=${o}`).join(",");
   }
 
-  /** A read that failed for good (`lost`: the connection's STREAM_BROKER_LOST): the stream, offset, commits. */
-  readLost(lost: SluiceError, stream: string, nextOffset: number | undefined, server: string): SluiceError {
-    const committed = this.text(stream);
+  lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {
+    if (!isBrokerLost(e)) return this.wrap(e, "reading", { stream });
+    const committed = this.committedText(stream);
     return new SluiceError(
       "STREAM_BROKER_LOST",
-      `${lost.message}; reading stream '${stream}'${nextOffset === undefined ? "" : ` at offset ${nextOffset}`}`,
+      `${e.message}; reading stream '${stream}'${nextOffset === undefined ? "" : ` at offset ${nextOffset}`}`,
       {
-        context: { ...lost.context, stream, nextOffset, committed },
-        hint: `nothing after the committed offset${committed ? ` (${committed})` : ""} is lost: restart the consumer when ${server} is back and it resumes at committed + 1; ?reconnect= in the URL waits longer`,
-        cause: lost,
+        context: { ...e.context, stream, nextOffset, committed },
+        hint: `nothing after the committed offset${committed ? ` (${committed})` : ""} is lost: restart the consumer when ${this.system} is back and it resumes at committed + 1; ?reconnect= in the URL waits longer`,
+        cause: e,
       },
     );
   }
 
-  /** A commit that failed for good: the group's committed offset stays what this process last committed. */
-  commitLost(lost: SluiceError, stream: string, group: string, offset: number, server: string): SluiceError {
-    const before = this.get(stream, group);
+  commitError(e: unknown, stream: string, group: string, offset: number): SluiceError {
+    if (!isBrokerLost(e))
+      return this.wrap(e, "committing an offset", { stream, group, offset: String(offset) });
+    const before = this.committedHere.get(stream)?.get(group);
     return new SluiceError(
       "STREAM_BROKER_LOST",
-      `${lost.message}; could not commit offset ${offset} of group '${group}' on stream '${stream}'`,
+      `${e.message}; could not commit offset ${offset} of group '${group}' on stream '${stream}'`,
       {
-        context: { ...lost.context, stream, group, offset, committed: before },
-        hint: `the group's committed offset stays ${before ?? "where it was"}: restart the consumer when ${server} is back and it resumes after it; ?reconnect= in the URL waits longer`,
-        cause: lost,
+        context: { ...e.context, stream, group, offset, committed: before },
+        hint: `the group's committed offset stays ${before ?? "where it was"}: restart the consumer when ${this.system} is back and it resumes after it; ?reconnect= in the URL waits longer`,
+        cause: e,
+      },
+    );
+  }
+
+  /** A failed append: what this process had confirmed on `stream`, how many of the append were not. */
+  appendError(e: unknown, stream: string, confirmed: ConfirmedSoFar, unconfirmed: number): SluiceError {
+    const word = this.confirmedWord;
+    const sofar = `${confirmed.count} records of stream '${stream}' ${word} by this process${
+      confirmed.lastId ? ` (the last: id ${confirmed.lastId}, key '${confirmed.lastKey ?? ""}')` : ""
+    }; ${unconfirmed} records of the failed append not ${word}`;
+    const context = {
+      stream,
+      confirmed: confirmed.count,
+      lastConfirmedId: confirmed.lastId,
+      lastConfirmedKey: confirmed.lastKey,
+      unconfirmed,
+    };
+    if (isBrokerLost(e))
+      return new SluiceError("STREAM_BROKER_LOST", `${e.message}; ${sofar}`, {
+        context: { ...e.context, ...context },
+        hint: `the records not ${word} were not appended: restart the stage from its checkpoint when ${this.system} is back; ?reconnect= in the URL waits longer`,
+        cause: e,
+      });
+    return new SluiceError(
+      "STREAM_APPEND_FAILED",
+      `${this.system} did not ${word === "confirmed" ? "confirm" : "acknowledge"} records: ${messageOf(e)}; ${sofar}`,
+      {
+        context: { url: this.url, ...context },
+        hint: `${this.logHint}; restart the stage from its checkpoint`,
+        cause: e,
       },
     );
   }
 }
-
-export const isBrokerLost = (e: unknown): e is SluiceError =>
-  e instanceof SluiceError && e.code === "STREAM_BROKER_LOST";

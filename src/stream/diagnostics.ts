@@ -55,13 +55,17 @@ interface EventLogger {
   error(obj: object, msg: string): void;
 }
 
+/** The broker's product name, from the URL's scheme. */
+const SYSTEMS: Record<string, string> = { amqp: "RabbitMQ", nats: "NATS", redis: "Redis" };
+const systemOf = (url: string) => SYSTEMS[/^([a-z]+):/i.exec(url)?.[1]?.toLowerCase() ?? ""] ?? "the broker";
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s`;
 
 /** Prints the stream log's connection events through `logger`; returns the unsubscribe function. */
 export function logStreamConnectionEvents(logger: EventLogger): () => void {
   const onEvent = (message: unknown) => {
     const e = message as StreamConnectionEvent;
-    const where = `${e.system ?? "RabbitMQ"} at ${e.broker} (${e.url})`;
+    const where = `${e.system ?? systemOf(e.url)} at ${e.broker} (${e.url})`;
     switch (e.event) {
       case "lost":
         if (e.budgetMs === 0) return; // the failure itself is the error the caller reports

@@ -1,5 +1,6 @@
 import { redactUrl } from "../core/url.ts";
 import { BackendStreamLog } from "./log.ts";
+import { NatsBackend } from "./nats.ts";
 import { RabbitBackend } from "./rabbitmq.ts";
 import { RedisBackend } from "./redis.ts";
 import { SqliteBackend } from "./sqlite.ts";
@@ -11,7 +12,8 @@ export { parseStreamUrl } from "./url.ts";
 
 /**
  * Opens the stream log named by `url`: `file:PATH[?stream=NAME][&sync=normal]` (embedded SQLite)
- * `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues) or
+ * or `amqp://user:pass@host:port/STREAM[?vhost=V]` (RabbitMQ stream queues),
+ * `nats://[user:pass@]host:port/STREAM` (NATS JetStream) or
  * `redis://[user:pass@]host:port/STREAM[?db=N]` (Redis Streams). Throws a SluiceError
  * naming the URL (password redacted) when it is malformed, the scheme is unknown or the broker
  * cannot be reached.
@@ -29,6 +31,10 @@ export async function openStreamLog(url: string, options: OpenOptions = {}): Pro
   if (target.kind === "redis") {
     const redis = await RedisBackend.open(redactUrl(url), target, options.connectTimeoutMs);
     return new BackendStreamLog(redis, target.stream, options);
+  }
+  if (target.kind === "nats") {
+    const backend = await NatsBackend.open(redactUrl(url), target, options.connectTimeoutMs);
+    return new BackendStreamLog(backend, target.stream, options);
   }
   const backend = await RabbitBackend.open(redactUrl(url), target, options.connectTimeoutMs);
   return new BackendStreamLog(backend, target.stream, options);

@@ -31,13 +31,8 @@
  * (milliseconds), user headers as further headers, the producer's record id in the AMQP message-id.
  */
 import { messageOf, SluiceError } from "../core/errors.ts";
-import { CommittedHere, isBrokerLost } from "./checkpoint.ts";
-import {
-  type ChannelModel,
-  closedError,
-  RabbitConnection,
-  type RabbitTarget,
-} from "./rabbitmq-connection.ts";
+import { BrokerCheckpoints, type BrokerWords } from "./checkpoint.ts";
+import { type ChannelModel, RabbitConnection, type RabbitTarget } from "./rabbitmq-connection.ts";
 import { ConfirmPublisher, type PublishRequest, ReturnedError } from "./rabbitmq-publisher.ts";
 import {
   FIRST_RECORD_WAIT_MS,
@@ -48,7 +43,7 @@ import {
   StreamQueueReader,
 } from "./rabbitmq-reader.ts";
 import type { RecordReader, RetentionOptions, StartPosition, StreamBackend, StreamRecord } from "./types.ts";
-import { DEFAULT_RECONNECT, type ReconnectPolicy } from "./url.ts";
+import { type ReconnectPolicy, reconnectPolicy } from "./url.ts";
 
 export type { RabbitTarget } from "./rabbitmq-connection.ts";
 
@@ -63,20 +58,27 @@ const MAX_OPERATION_ATTEMPTS = 5;
 const offsetQueue = (stream: string, group: string) => `sluice-offset:${stream}:${group}`;
 const groupsQueue = (stream: string) => `sluice-groups:${stream}`;
 
+const WORDS: BrokerWords = {
+  system: "RabbitMQ",
+  confirmed: "confirmed",
+  logHint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason",
+};
+
 export class RabbitBackend implements StreamBackend, ReaderContext {
   readonly adapter = "rabbitmq" as const;
   private readonly publisher: ConfirmPublisher;
   private readonly ensured = new Set<string>();
   private readonly registeredGroups = new Set<string>();
   private readonly offsetQueues = new Set<string>();
-  /** Offsets this process committed, per stream and group: reported when the broker is gone for good. */
-  private readonly committedHere = new CommittedHere();
+  /** What errors report: the offsets this process committed, the records it had confirmed. */
+  private readonly checkpoints: BrokerCheckpoints;
 
   private constructor(
     readonly url: string,
     readonly connection: RabbitConnection,
   ) {
     this.publisher = new ConfirmPublisher(connection);
+    this.checkpoints = new BrokerCheckpoints(url, WORDS, (e, doing, context) => this.wrap(e, doing, context));
   }
 
   static async open(
@@ -84,15 +86,10 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
     target: RabbitTarget & { reconnect?: Partial<ReconnectPolicy> },
     connectTimeoutMs = 5000,
   ): Promise<RabbitBackend> {
-    const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT, ...target.reconnect };
-    policy.maxDelayMs = Math.max(policy.minDelayMs, policy.maxDelayMs);
-    return new RabbitBackend(url, await RabbitConnection.open(url, target, connectTimeoutMs, policy));
-  }
-
-  /** Throws when the log can no longer be used (closed, or the broker is gone for good). */
-  private live(): void {
-    if (this.connection.failed) throw this.connection.failed;
-    if (this.connection.closed) throw closedError(this.url);
+    return new RabbitBackend(
+      url,
+      await RabbitConnection.open(url, target, connectTimeoutMs, reconnectPolicy(target.reconnect)),
+    );
   }
 
   /**
@@ -102,7 +99,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
    */
   private async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      this.live();
+      this.connection.check();
       const conn = await this.connection.ready();
       const epoch = this.connection.epoch;
       let ch: Channel | undefined;
@@ -140,8 +137,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   }
 
   lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {
-    if (!isBrokerLost(e)) return this.wrap(e, "reading", { stream });
-    return this.committedHere.readLost(e, stream, nextOffset, "the broker");
+    return this.checkpoints.lostWhileReading(e, stream, nextOffset);
   }
 
   /** A failed append: which stream, what this process had confirmed, what to do. */
@@ -151,32 +147,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
         context: { url: this.url, stream },
         hint: "the stream was deleted while producing; reopen the producer to declare it again",
       });
-    const confirmed = this.publisher.confirmed(stream);
-    const sofar = `${confirmed.count} records of stream '${stream}' confirmed by this process${
-      confirmed.lastId ? ` (the last: id ${confirmed.lastId}, key '${confirmed.lastKey ?? ""}')` : ""
-    }; ${unconfirmed} records of the failed append not confirmed`;
-    const context = {
-      stream,
-      confirmed: confirmed.count,
-      lastConfirmedId: confirmed.lastId,
-      lastConfirmedKey: confirmed.lastKey,
-      unconfirmed,
-    };
-    if (e instanceof SluiceError && e.code === "STREAM_BROKER_LOST")
-      return new SluiceError("STREAM_BROKER_LOST", `${e.message}; ${sofar}`, {
-        context: { ...e.context, ...context },
-        hint: "the records not confirmed were not appended: restart the stage from its checkpoint when the broker is back; ?reconnect= in the URL waits longer",
-        cause: e,
-      });
-    return new SluiceError(
-      "STREAM_APPEND_FAILED",
-      `RabbitMQ did not confirm records: ${messageOf(e)}; ${sofar}`,
-      {
-        context: { url: this.url, ...context },
-        hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason; restart the stage from its checkpoint",
-        cause: e,
-      },
-    );
+    return this.checkpoints.appendError(e, stream, this.publisher.confirmed(stream), unconfirmed);
   }
 
   async ensureStream(stream: string, retention: RetentionOptions): Promise<void> {
@@ -207,7 +178,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
    * and are sent (again) after the reconnect; see src/stream/rabbitmq-publisher.ts.
    */
   async write(stream: string, records: readonly StreamRecord[]): Promise<void> {
-    this.live();
+    this.connection.check();
     const batch = this.publisher.publish(
       records.map((r) => ({
         queue: stream,
@@ -226,7 +197,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   }
 
   async openReader(stream: string, from: StartPosition, prefetch: number): Promise<RecordReader> {
-    this.live();
+    this.connection.check();
     const reader = new StreamQueueReader(this, stream, from, prefetch);
     await reader.subscribe();
     return reader;
@@ -254,7 +225,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   }
 
   async storeCommitted(stream: string, group: string, offset: number): Promise<void> {
-    this.live();
+    this.connection.check();
     const queue = offsetQueue(stream, group);
     try {
       if (!this.offsetQueues.has(queue)) {
@@ -280,10 +251,9 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
       await this.publisher.publish(sends).done;
       this.registeredGroups.add(queue);
     } catch (e) {
-      if (isBrokerLost(e)) throw this.committedHere.commitLost(e, stream, group, offset, "the broker");
-      throw this.wrap(e, "committing an offset", { stream, group, offset: String(offset) });
+      throw this.checkpoints.commitError(e, stream, group, offset);
     }
-    this.committedHere.set(stream, group, offset);
+    this.checkpoints.noteCommitted(stream, group, offset);
   }
 
   async bounds(

@@ -28,7 +28,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { messageOf, SluiceError } from "../core/errors.ts";
-import { CommittedHere, isBrokerLost } from "./checkpoint.ts";
+import { BrokerCheckpoints, type BrokerWords, isBrokerLost } from "./checkpoint.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
 import { RedisConnection, type RedisTarget } from "./redis-connection.ts";
 import type {
@@ -142,6 +142,13 @@ export interface RedisDurability {
 
 type Entry = [id: Buffer, fields: Buffer[]];
 
+/** How errors name Redis and its acknowledgements (the checkpoint errors shared with the other brokers). */
+const WORDS: BrokerWords = {
+  system: "Redis",
+  confirmed: "acknowledged",
+  logHint: "see the Redis log",
+};
+
 /** The offset in an entry ID `1-N`. */
 const offsetOf = (id: Buffer | string): number => Number(String(id).slice(2));
 
@@ -173,8 +180,8 @@ export class RedisBackend implements StreamBackend {
   private inflight = 0;
   /** What this process had acknowledged per stream: reported when the server is gone for good. */
   private readonly acked = new Map<string, { count: number; lastOffset: number; lastKey: string }>();
-  /** Offsets this process committed, per stream and group. */
-  private readonly committedHere = new CommittedHere();
+  /** Offsets this process committed, and the errors that report them when Redis is gone for good. */
+  private readonly checkpoints: BrokerCheckpoints;
 
   private constructor(
     readonly url: string,
@@ -184,6 +191,7 @@ export class RedisBackend implements StreamBackend {
   ) {
     connection.unconfirmed = () => this.inflight;
     connection.client.defineCommand("sluiceAppend", { numberOfKeys: 3, lua: APPEND });
+    this.checkpoints = new BrokerCheckpoints(url, WORDS, (e, doing, context) => this.wrap(e, doing, context));
   }
 
   static async open(url: string, target: RedisStreamTarget, connectTimeoutMs = 5000): Promise<RedisBackend> {
@@ -404,8 +412,7 @@ export class RedisBackend implements StreamBackend {
   }
 
   lostWhileReading(e: unknown, stream: string, nextOffset: number): SluiceError {
-    if (!isBrokerLost(e)) return this.wrap(e, "reading", { stream, offset: nextOffset });
-    return this.committedHere.readLost(e, stream, nextOffset, "Redis");
+    return this.checkpoints.lostWhileReading(e, stream, nextOffset);
   }
 
   async openReader(stream: string, from: StartPosition): Promise<RecordReader> {
@@ -430,10 +437,9 @@ export class RedisBackend implements StreamBackend {
       await this.run(this.client.hset(this.key(stream, "groups"), group, offset));
       await this.waitReplicas(`the commit of offset ${offset} of group '${group}'`, { stream, group });
     } catch (e) {
-      if (isBrokerLost(e)) throw this.committedHere.commitLost(e, stream, group, offset, "Redis");
-      throw this.wrap(e, "committing an offset", { stream, group, offset });
+      throw this.checkpoints.commitError(e, stream, group, offset);
     }
-    this.committedHere.set(stream, group, offset);
+    this.checkpoints.noteCommitted(stream, group, offset);
   }
 
   async bounds(

@@ -26,8 +26,10 @@
  * Adapters (the URL picks one): `file:PATH` = SQLite through better-sqlite3 in WAL mode;
  * `amqp://user:pass@host:port/STREAM` = RabbitMQ stream queues over AMQP 0-9-1 (amqplib; why not the
  * native stream protocol, and how committed offsets are kept: src/stream/rabbitmq.ts);
+ * `nats://host:port/STREAM` = NATS JetStream streams (nats.js; offsets = sequences - 1, deduplicated
+ * resends, committed offsets in a key-value bucket: src/stream/nats.ts).
  * `redis://host:port/STREAM` = Redis Streams with dense offsets as entry IDs (src/stream/redis.ts).
- * Both implement `StreamBackend`; the policies, batching and consumer bookkeeping above it are shared
+ * All implement `StreamBackend`; the policies, batching and consumer bookkeeping above it are shared
  * (src/stream/producer.ts, src/stream/consumer.ts, src/stream/log.ts).
  */
 
@@ -166,7 +168,7 @@ export interface OpenOptions {
 }
 
 export interface StreamLog {
-  readonly adapter: "sqlite" | "rabbitmq" | "redis";
+  readonly adapter: "sqlite" | "rabbitmq" | "nats" | "redis";
   /** The URL without secrets. */
   readonly url: string;
   /** The stream named by the URL, when it names one. */

@@ -17,6 +17,19 @@ export type StreamTarget =
       /** The client-provided connection name the broker shows (`?name=`). */
       connectionName?: string;
     }
+  | {
+      kind: "nats";
+      host: string;
+      port: number;
+      /** Absent: no user/password authentication. */
+      username?: string;
+      password?: string;
+      stream: string | undefined;
+      /** Only what the URL sets; the adapter fills in the rest from DEFAULT_RECONNECT. */
+      reconnect?: Partial<ReconnectPolicy>;
+      /** The client name the server shows in its connection list (`?name=`). */
+      connectionName?: string;
+    }
   | RedisStreamTarget;
 
 /** `redis://` / `rediss://` (TLS): Redis Streams (src/stream/redis.ts). */
@@ -39,7 +52,7 @@ export interface RedisStreamTarget {
   wait?: { replicas: number; timeoutMs: number };
 }
 
-/** How the RabbitMQ adapter reconnects after it lost its connection. */
+/** How the broker adapters (RabbitMQ, NATS, Redis) reconnect after they lost their connection. */
 export interface ReconnectPolicy {
   /** How long after the loss it keeps trying; 0 = never reconnect (fail at once). */
   budgetMs: number;
@@ -60,7 +73,7 @@ function parseMs(text: string): number | undefined {
 }
 
 const EXAMPLES =
-  "file:./sluice.db, file:/var/lib/sluice/log.db, amqp://guest:guest@127.0.0.1:5672/STREAM or redis://127.0.0.1:6379/STREAM";
+  "file:./sluice.db, file:/var/lib/sluice/log.db, amqp://guest:guest@127.0.0.1:5672/STREAM, nats://127.0.0.1:4222/STREAM or redis://127.0.0.1:6379/STREAM";
 
 /** Stream names become table and queue names (a queue name holds 255 bytes with the group name): printable, short. */
 const STREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/;
@@ -83,6 +96,9 @@ export function checkStreamName(name: string, url: string): string {
  *   URL, SLUICE_AMQP_PASSWORD is used. After a lost connection the adapter reconnects:
  *   `?reconnect=60s` is how long it keeps trying (`0` = fail at once), `?backoff_min=500ms` and
  *   `?backoff_max=10s` bound the wait between attempts; `?name=` is the connection name the broker shows.
+ * - `nats://[user[:pass]@]host[:4222]/STREAM`: NATS JetStream; the path is the stream name. A user
+ *   without a password in the URL takes SLUICE_NATS_PASSWORD; no user = no authentication. The same
+ *   `?reconnect=`, `?backoff_min=`, `?backoff_max=` and `?name=` as amqp URLs.
  * - `redis://[user:pass@]host:port/STREAM` (`rediss://` for TLS): Redis Streams; `?db=`, `?prefix=`,
  *   `?wait=N&wait_timeout=1s` and the reconnect options above (parseRedisUrl).
  */
@@ -114,34 +130,43 @@ export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env
     };
   }
   if (scheme === "amqp") {
-    const u = hostUrl(url, bad);
+    const { u, host, stream } = brokerUrl(url, bad);
     const port = u.port ? Number(u.port) : 5672;
-    const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
     const password = u.password ? decodeURIComponent(u.password) : (env.SLUICE_AMQP_PASSWORD ?? "guest");
     const target: StreamTarget = {
       kind: "rabbitmq",
-      host: u.hostname.replace(/^\[|\]$/g, ""),
+      host,
       port,
       username: u.username ? decodeURIComponent(u.username) : "guest",
       password,
       vhost: u.searchParams.get("vhost") ?? "/",
-      stream: stream ? checkStreamName(stream, url) : undefined,
+      stream,
     };
-    const reconnect = reconnectParams(u.searchParams, bad);
-    if (reconnect) target.reconnect = reconnect;
-    const name = u.searchParams.get("name");
-    if (name) target.connectionName = name;
+    Object.assign(target, brokerOptions(u, bad));
     return target;
+  }
+  if (scheme === "nats") {
+    const { u, host, stream } = brokerUrl(url, bad);
+    const target: StreamTarget = { kind: "nats", host, port: u.port ? Number(u.port) : 4222, stream };
+    if (u.username) {
+      target.username = decodeURIComponent(u.username);
+      const password = u.password ? decodeURIComponent(u.password) : env.SLUICE_NATS_PASSWORD;
+      if (password !== undefined) target.password = password;
+    }
+    return Object.assign(target, brokerOptions(u, bad));
   }
   if (scheme === "redis" || scheme === "rediss") return parseRedisUrl(url, env, bad);
   throw new SluiceError("USAGE_STREAM_URL", `unknown stream-log scheme '${scheme}:'`, {
     context: { url: shown },
-    hint: `supported: file: (embedded SQLite), amqp: (RabbitMQ streams) and redis: (Redis Streams), e.g. ${EXAMPLES}`,
+    hint: `supported: file: (embedded SQLite), amqp: (RabbitMQ streams), nats: (NATS JetStream) and redis: (Redis Streams), e.g. ${EXAMPLES}`,
   });
 }
 
-/** A broker URL: parsed, with a host. */
-function hostUrl(url: string, bad: (why: string) => SluiceError): URL {
+/** A broker URL's parts: the host (IPv6 without brackets) and the stream named by the path. */
+function brokerUrl(
+  url: string,
+  bad: (why: string) => SluiceError,
+): { u: URL; host: string; stream: string | undefined } {
   let u: URL;
   try {
     u = new URL(url);
@@ -149,21 +174,34 @@ function hostUrl(url: string, bad: (why: string) => SluiceError): URL {
     throw bad("not a URL");
   }
   if (!u.hostname) throw bad("no host");
-  return u;
+  const stream = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  return {
+    u,
+    host: u.hostname.replace(/^\[|\]$/g, ""),
+    stream: stream ? checkStreamName(stream, url) : undefined,
+  };
 }
 
-/** `?reconnect=`, `?backoff_min=`, `?backoff_max=` (durations); undefined when none is given. */
-function reconnectParams(
-  params: URLSearchParams,
+/** The reconnect policy of a broker URL: what it sets, the rest from DEFAULT_RECONNECT. */
+export function reconnectPolicy(fromUrl: Partial<ReconnectPolicy> | undefined): ReconnectPolicy {
+  const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT, ...fromUrl };
+  policy.maxDelayMs = Math.max(policy.minDelayMs, policy.maxDelayMs);
+  return policy;
+}
+
+/** The options every broker URL takes: `?reconnect=`, `?backoff_min=`, `?backoff_max=`, `?name=`. */
+function brokerOptions(
+  u: URL,
   bad: (why: string) => SluiceError,
-): Partial<ReconnectPolicy> | undefined {
+): { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } {
+  const out: { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } = {};
   const reconnect: Partial<ReconnectPolicy> = {};
   for (const [param, field] of [
     ["reconnect", "budgetMs"],
     ["backoff_min", "minDelayMs"],
     ["backoff_max", "maxDelayMs"],
   ] as const) {
-    const text = params.get(param);
+    const text = u.searchParams.get(param);
     if (text === null) continue;
     const ms = parseMs(text);
     if (ms === undefined) throw bad(`${param}=${text} (expected a duration such as 500ms, 30s or 5m)`);
@@ -171,7 +209,10 @@ function reconnectParams(
   }
   if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
     throw bad("backoff_min and backoff_max must be above 0");
-  return Object.keys(reconnect).length > 0 ? reconnect : undefined;
+  if (Object.keys(reconnect).length > 0) out.reconnect = reconnect;
+  const name = u.searchParams.get("name");
+  if (name) out.connectionName = name;
+  return out;
 }
 
 /** Key prefixes: no glob characters (keys are listed with SCAN MATCH), no braces (hash tags). */
@@ -183,9 +224,8 @@ const KEY_PREFIX = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
  * Without a password in the URL, SLUICE_REDIS_PASSWORD is used (none when unset).
  */
 function parseRedisUrl(url: string, env: NodeJS.ProcessEnv, bad: (why: string) => SluiceError): StreamTarget {
-  const u = hostUrl(url, bad);
+  const { u, host, stream } = brokerUrl(url, bad);
   const params = u.searchParams;
-  const path = decodeURIComponent(u.pathname.replace(/^\//, ""));
   const db = Number(params.get("db") ?? "0");
   if (!Number.isInteger(db) || db < 0)
     throw bad(`db=${params.get("db")} (expected a database number, 0 to 15)`);
@@ -194,22 +234,20 @@ function parseRedisUrl(url: string, env: NodeJS.ProcessEnv, bad: (why: string) =
     throw bad(
       `prefix=${prefix} (letters, digits, '.', '_', ':' or '-', at most 64, starting with a letter or digit)`,
     );
+  const name = params.get("name");
+  if (name && !/^[!-~]+$/.test(name)) throw bad(`name=${name} (a Redis client name has no spaces)`);
   const target: RedisStreamTarget = {
     kind: "redis",
-    host: u.hostname.replace(/^\[|\]$/g, ""),
+    host,
     port: u.port ? Number(u.port) : 6379,
     username: u.username ? decodeURIComponent(u.username) : undefined,
     password: u.password ? decodeURIComponent(u.password) : env.SLUICE_REDIS_PASSWORD || undefined,
     db,
     tls: u.protocol === "rediss:",
-    stream: path ? checkStreamName(path, url) : undefined,
+    stream,
     prefix,
+    ...brokerOptions(u, bad),
   };
-  const reconnect = reconnectParams(params, bad);
-  if (reconnect) target.reconnect = reconnect;
-  const name = params.get("name");
-  if (name && !/^[!-~]+$/.test(name)) throw bad(`name=${name} (a Redis client name has no spaces)`);
-  if (name) target.connectionName = name;
   const wait = params.get("wait");
   if (wait !== null) {
     const replicas = Number(wait);

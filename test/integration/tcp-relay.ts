@@ -13,10 +13,10 @@ export interface TcpRelay {
   down: () => void;
   restore: () => void;
   /**
-   * Swallows what the server sends on the connections open now (requests still reach it) until `cut`:
-   * replies lost on the way back.
+   * From now on, discards what the server sends on the open connections (what the client sends still
+   * arrives): the server does the work, the client never hears of it (replies lost in the network).
    */
-  muteReplies: () => void;
+  mute: () => void;
   /** Sends new connections to another port (a server restarted elsewhere). */
   retarget: (port: number) => void;
   close: () => void;
@@ -32,9 +32,9 @@ export async function relay(
 ): Promise<TcpRelay> {
   const host = opts.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
+  const muted = new WeakSet<Socket>();
   let target = port;
   let refusing = false;
-  const muted = new WeakSet<Socket>();
   const server = createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -81,11 +81,11 @@ export async function relay(
       refusing = true;
       cut();
     },
-    muteReplies: () => {
-      for (const s of sockets) muted.add(s);
-    },
     restore: () => {
       refusing = false;
+    },
+    mute: () => {
+      for (const s of sockets) muted.add(s);
     },
     retarget: (p: number) => {
       target = p;

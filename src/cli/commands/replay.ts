@@ -16,7 +16,7 @@ import {
   type StreamProgress,
   streamProgress,
 } from "../../replay/source.ts";
-import { openStreamLog } from "../../stream/index.ts";
+import { openStreamLog, type StreamLog } from "../../stream/index.ts";
 import { action, cliContext, ExitCode, intOption, positiveIntOption } from "../context.ts";
 
 interface ReplayCliOptions {
@@ -56,6 +56,36 @@ function speedOption(value: string): Speed {
   }
 }
 
+/** Stopped by a signal: the sessions stop and what is done is written before the process exits. */
+function stopOnSignal(p: StreamProgress, signal: NodeJS.Signals): void {
+  void p
+    .stop()
+    .catch(() => undefined)
+    .finally(() => process.exit(128 + (constants.signals[signal] ?? 0)));
+}
+
+/**
+ * Handles SIGINT/SIGTERM with `onSignal` while the replay runs; returns the close of the run's progress
+ * and of the log.
+ */
+function closeOnSignal(
+  log: StreamLog,
+  p: StreamProgress,
+  onSignal: (signal: NodeJS.Signals) => void,
+): () => Promise<void> {
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return async () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    try {
+      await p.close();
+    } finally {
+      await log.close();
+    }
+  };
+}
+
 export function register(program: Command): void {
   program
     .command("replay")
@@ -63,7 +93,10 @@ export function register(program: Command): void {
       "Play captured MySQL sessions against a target server (one connection per session, commands in captured order) and compare its answers with the source's by query fingerprint",
     )
     .option("--pcap <file>", "a saved capture (pcap/pcapng)")
-    .option("--from <url>", "read session events from the stream log (file:PATH, amqp://... or redis://...)")
+    .option(
+      "--from <url>",
+      "read session events from the stream log (file:PATH, amqp://..., nats://... or redis://...)",
+    )
     .option("--stream <name>", "stream name in the log", "capture")
     .option("--group <name>", "consumer group: its committed position is where a restart resumes", "replay")
     .requiredOption("--target <url>", "the server to replay on: mysql://user[:password]@host:port")
@@ -123,7 +156,10 @@ export function register(program: Command): void {
         .default(DEFAULT_BATCH.maxCommands)
         .argParser(positiveIntOption("--commit-batch")),
     )
-    .option("--follow", "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM")
+    .option(
+      "--follow",
+      "with --from: keep following the stream as capture writes it, until SIGINT/SIGTERM (the sessions play what was read, then the report; a second signal stops them where they are)",
+    )
     .option("--dry-run", "only count what would be replayed")
     .option(
       "--explain",
@@ -177,6 +213,11 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
         // Read when --metrics-port is scraped.
         if (!o.dryRun) options.onStatus = (read) => exposeReplayMetrics(read, Boolean(o.follow));
         const batch: BatchOptions = { intervalMs: o.commitInterval, maxCommands: o.commitBatch };
+        // Commands executed by an earlier run that was stopped before it could commit them.
+        const skippedBefore = (p: StreamProgress) => {
+          if (p.skipped > 0)
+            logger.info({ skipped: p.skipped }, `${p.skipped} commands ran before the restart`);
+        };
         let plans: SessionPlan[];
         let closeLog: (() => Promise<void>) | undefined;
         let progress: StreamProgress | undefined;
@@ -186,20 +227,27 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
         } else if (o.follow) {
           if (o.dryRun) throw new SluiceError("USAGE_FOLLOW", "--follow and --dry-run do not go together");
           const log = await openStreamLog(o.from ?? "");
-          plans = [];
-          live = await followStream(log, o.stream, o.group, o.speed, batch);
-          const l = live;
+          const l = await followStream(log, o.stream, o.group, o.speed, batch);
+          live = l;
+          plans = l.plans;
+          progress = l;
+          skippedBefore(l);
           options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
           // head - committed, as `sluice stream info` shows it: one read of the log per progress line or scrape.
           options.streamLag = async () =>
             (await log.info(o.stream)).groups.find((g) => g.group === o.group)?.lag;
-          const stop = () => void l.stop();
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-          closeLog = async () => {
-            await l.close();
-            await log.close();
+          // The first signal stops reading: the sessions play what was read, then the report. A second one
+          // stops where the replay is, as without --follow.
+          let signals = 0;
+          const onSignal = (signal: NodeJS.Signals) => {
+            if (signals++ > 0) return stopOnSignal(l, signal);
+            logger.info(
+              { signal },
+              `${signal}: reading stopped, the sessions play what was read (${signal} again stops them where they are)`,
+            );
+            void l.finish();
           };
+          closeLog = closeOnSignal(log, l, onSignal);
         } else {
           const log = await openStreamLog(o.from ?? "");
           closeLog = () => log.close();
@@ -214,28 +262,9 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
               batch,
             );
             progress = p;
-            // Commands executed by an earlier run that was stopped before it could commit them.
-            if (p.skipped > 0)
-              logger.info({ skipped: p.skipped }, `${p.skipped} commands ran before the restart`);
+            skippedBefore(p);
             options.onDone = (c) => (c.offset === undefined ? undefined : p.done(c.offset));
-            // Stopped by a signal: the sessions stop and what is done is written before the process exits.
-            const onSignal = (signal: NodeJS.Signals) => {
-              void p
-                .stop()
-                .catch(() => undefined)
-                .finally(() => process.exit(128 + (constants.signals[signal] ?? 0)));
-            };
-            process.once("SIGINT", onSignal);
-            process.once("SIGTERM", onSignal);
-            closeLog = async () => {
-              process.off("SIGINT", onSignal);
-              process.off("SIGTERM", onSignal);
-              try {
-                await p.close();
-              } finally {
-                await log.close();
-              }
-            };
+            closeLog = closeOnSignal(log, p, (signal) => stopOnSignal(p, signal));
           }
         }
         logger.info(

@@ -7,7 +7,7 @@ import type { StartPosition, StoredRecord, StreamInfo, StreamLog, StreamRecord }
 import { action, cliContext, ExitCode, intOption } from "../context.ts";
 
 const URL_HELP =
-  "stream-log URL: file:./sluice.db (embedded SQLite), amqp://user:pass@host:5672/STREAM (RabbitMQ streams) or redis://host:6379/STREAM (Redis Streams)";
+  "stream-log URL: file:./sluice.db (embedded SQLite), amqp://user:pass@host:5672/STREAM (RabbitMQ streams), nats://host:4222/STREAM (NATS JetStream) or redis://host:6379/STREAM (Redis Streams)";
 
 function streamName(log: StreamLog, given: string | undefined): string {
   const name = given ?? log.defaultStream;
@@ -87,7 +87,7 @@ export function register(program: Command): void {
   const stream = program
     .command("stream")
     .description(
-      "inspect and use the stream log between Sluice's stages (embedded SQLite or RabbitMQ streams)",
+      "inspect and use the stream log between Sluice's stages (embedded SQLite, RabbitMQ streams or NATS JetStream)",
     );
 
   stream

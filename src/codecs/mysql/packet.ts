@@ -28,6 +28,13 @@ export interface PacketParserOptions {
    * of it is buffered. Default: 1 GiB, the server's own max_allowed_packet ceiling.
    */
   maxPayloadLength?: number;
+  /**
+   * Offered every packet that lies whole in one chunk (and is a whole payload) before it is passed
+   * to `onPacket`: `payloadLength` bytes at `chunk[start]`, to be read at once. Returning true takes
+   * the packet (`onPacket` is not called and no view of the chunk is made): for consumers that only
+   * count most packets (a capture counting result rows), where a Buffer per packet was the cost.
+   */
+  peek?: (chunk: Buffer, start: number, payloadLength: number, sequenceId: number) => boolean;
 }
 
 /**
@@ -39,6 +46,7 @@ export interface PacketParserOptions {
 export class PacketParser {
   private readonly onPacket: (packet: MysqlPacket) => void;
   private readonly maxPayloadLength: number;
+  private readonly peek: PacketParserOptions["peek"];
   /** Header bytes received so far when a header is split across chunks. */
   private readonly header = Buffer.alloc(PACKET_HEADER_LENGTH);
   private headerFilled = 0;
@@ -54,6 +62,7 @@ export class PacketParser {
   constructor(onPacket: (packet: MysqlPacket) => void, options: PacketParserOptions = {}) {
     this.onPacket = onPacket;
     this.maxPayloadLength = options.maxPayloadLength ?? 1024 * 1024 * 1024;
+    this.peek = options.peek;
   }
 
   /** Bytes received but not yet part of a complete logical packet (e.g. to report a truncated tail). */
@@ -114,9 +123,16 @@ export class PacketParser {
         );
       }
       if (end - pos >= length) {
-        const payload = chunk.subarray(pos, pos + length);
+        const start = pos;
         pos += length;
-        this.completeWirePacket(payload, sequenceId);
+        if (
+          this.peek !== undefined &&
+          this.fragments.length === 0 &&
+          length < MAX_PACKET_PAYLOAD &&
+          this.peek(chunk, start, length, sequenceId)
+        )
+          continue;
+        this.completeWirePacket(chunk.subarray(start, pos), sequenceId);
       } else {
         this.body = Buffer.allocUnsafe(length);
         this.bodySequenceId = sequenceId;

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { StreamLog } from "../../../src/stream/index.ts";
 
 /** The repository root, where bin/sluice.js is. */
 export const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -36,4 +37,25 @@ export function startCli(args: string[]): Run {
     child.on("close", (status) => resolve({ status, stdout, stderr })),
   );
   return { child, stderr: () => stderr, done };
+}
+
+/**
+ * Stops a `replay --follow` run with SIGINT once its group has committed every record of the stream
+ * (nothing is left to play); fails when the run ends before.
+ */
+export async function stopWhenCommitted(
+  run: Run,
+  log: StreamLog,
+  stream: string,
+  group: string,
+): Promise<Done> {
+  for (let i = 0; ; i++) {
+    const lag = (await log.info(stream)).groups.find((g) => g.group === group)?.lag;
+    if (lag === 0) break;
+    if (run.child.exitCode !== null || i > 3000)
+      throw new Error(`never committed everything: ${run.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  run.child.kill("SIGINT");
+  return run.done;
 }

@@ -8,7 +8,7 @@ import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
-import { root, startCli as start } from "./cli-run.ts";
+import { root, startCli as start, stopWhenCommitted } from "./cli-run.ts";
 
 const SESSIONS = 4;
 const PER_SESSION = 1000;
@@ -94,19 +94,33 @@ async function ranCount(): Promise<number> {
   return Number(rows[0]?.c);
 }
 
+/** How the replay is stopped and started again. */
+interface Interruption {
+  signal: NodeJS.Signals;
+  /** Both runs with --follow: the second is stopped with SIGINT once the group has committed everything. */
+  follow?: boolean;
+  /** The signal sent again once the first was handled. */
+  again?: boolean;
+  /** The second run's options, when not `options`. */
+  resumeOptions?: string[];
+}
+
 /**
  * Replays the capture from the stream log with `options`, stops the CLI with `signal` once the target has
  * run a quarter of it (whatever the timing), starts it again, and checks with the general log as witness:
  * every command of every session ran, in its order, except that the second run started again at most
  * `maxBack` commands back in a session, and at most `maxReruns` commands ran twice in all (the table
- * holds exactly that many extra rows).
+ * holds exactly that many extra rows). With --follow, the second run is stopped once everything is
+ * committed, and the journal is gone then.
  */
 async function interruptAndResume(
   name: string,
   options: string[],
-  signal: NodeJS.Signals,
+  stop: NodeJS.Signals | Interruption,
   bound: { maxBack: number; maxReruns: number },
 ): Promise<void> {
+  const how: Interruption = typeof stop === "string" ? { signal: stop } : stop;
+  const signal = how.signal;
   await db.query("CREATE DATABASE IF NOT EXISTS kr");
   await db.query("DROP TABLE IF EXISTS kr.t");
   await db.query("CREATE TABLE kr.t (s INT, n INT)");
@@ -120,9 +134,9 @@ async function interruptAndResume(
   const producer = await log.producer("capture");
   await producer.append(capture().map(eventRecord));
   await producer.close();
-  await log.close();
 
   const args = ["replay", "--from", url, "--group", "g", "--target", db.url, "--speed", "max", "--json"];
+  if (how.follow) args.push("--follow");
   const first = start([...args, ...options]);
   const total = SESSIONS * PER_SESSION;
   let seen = 0;
@@ -131,14 +145,29 @@ async function interruptAndResume(
     if (seen < total / 4) await new Promise((r) => setTimeout(r, 20));
   }
   first.child.kill(signal);
+  if (how.again) {
+    // Once the first was handled (two signals sent at once may arrive as one).
+    for (let i = 0; i < 1500 && !first.stderr().includes(`${signal}: reading stopped`); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    first.child.kill(signal);
+  }
   const stopped = await first.done;
-  if (signal === "SIGKILL") assert.equal(stopped.status, null, `killed mid-run: ${stopped.stderr}`);
-  else assert.equal(stopped.status, 128 + (constants.signals[signal] ?? 0), stopped.stderr);
+  const status = signal === "SIGKILL" ? null : 128 + (constants.signals[signal] ?? 0);
+  assert.equal(stopped.status, status, `stopped mid-run: ${stopped.stderr}`);
   const before = await ranCount();
   assert.ok(before > 0 && before < total, `stopped mid-run after ${before} commands`);
 
-  const second = await start([...args, ...options]).done;
-  assert.equal(second.status, 0, second.stderr);
+  const second = start([...args, ...(how.resumeOptions ?? options)]);
+  // With --follow: stopped once everything in the log is committed (then nothing is left to run).
+  const resumed = how.follow ? await stopWhenCommitted(second, log, "capture", "g") : await second.done;
+  assert.equal(resumed.status, 0, resumed.stderr);
+  // Everything is committed: the journal is not needed any more.
+  const streams = await log.streams();
+  assert.deepEqual(
+    streams.filter((n) => n.includes(".replayed")),
+    [],
+  );
+  await log.close();
 
   const all = await ran();
   let reruns = 0;
@@ -185,6 +214,30 @@ test("sluice replay --from stopped with SIGTERM: what is done is written before 
     "sigterm",
     ["--commit-batch", "1000000", "--commit-interval", "3600000"],
     "SIGTERM",
+    { maxBack: 1, maxReruns: SESSIONS },
+  );
+});
+
+test("sluice replay --follow --commit-batch B: killed with SIGKILL mid-run and followed again, the same bound as without --follow", async () => {
+  const B = 50;
+  await interruptAndResume(
+    "follow-batch",
+    ["--commit-batch", String(B)],
+    { signal: "SIGKILL", follow: true },
+    { maxBack: B, maxReruns: SESSIONS + B - 1 },
+  );
+});
+
+test("sluice replay --follow stopped with a second SIGTERM: what is done is written before it exits, so only the commands executing run again, whatever the batch", async () => {
+  // The first signal stops reading (the sessions would play what was read), the second stops the sessions
+  // where they are; batches that would never be written during the run: only the write at the signal
+  // writes them. Paced (--speed 0.002: the capture's 8 ms over 4 s) so that the second signal comes while
+  // the sessions play what was read.
+  await interruptAndResume(
+    "follow-sigterm",
+    ["--commit-batch", "1000000", "--commit-interval", "3600000", "--speed", "0.002"],
+    // Followed again with the default batches, so that the position reaches the head while it runs.
+    { signal: "SIGTERM", follow: true, again: true, resumeOptions: [] },
     { maxBack: 1, maxReruns: SESSIONS },
   );
 });

@@ -12,7 +12,7 @@ const url = `file:${join(dir, "log.db")}`;
 const sluice = sluiceStream;
 
 test("sluice stream append, tail --group and info --json work together", () => {
-  cliRoundTrip(url, ["--stream", "s1"]);
+  cliRoundTrip(url, ["--stream", "s1"], "sqlite");
 });
 
 test("sluice stream with a bad URL or a missing stream says what to do", () => {

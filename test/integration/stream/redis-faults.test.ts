@@ -144,7 +144,7 @@ test("a batch whose reply was lost is sent again after the reconnect and written
       );
       const p = await log.producer(stream);
       await p.append([rec("a", 0), rec("a", 1)]);
-      r.muteReplies();
+      r.mute();
       const batch = Array.from({ length: 10 }, (_, i) => rec(`k${i % 3}`, 2 + i));
       const pending = p.append(batch);
       // Redis has run the append script: the records are there, the reply never reached the client.

@@ -16,10 +16,10 @@ export const sluiceStream = (args: string[], input?: string) =>
 
 /**
  * `sluice stream append`, `tail --group` and `info --json` on `url` (`streamArgs` name the stream when
- * the URL does not): three lines appended, two tailed and committed, the third on the next tail.
- * Returns the append's stderr.
+ * the URL does not): three lines appended, two tailed and committed, the third on the next tail;
+ * `info` names `adapter` when it is given. Returns the append's stderr.
  */
-export function cliRoundTrip(url: string, streamArgs: string[] = []): string {
+export function cliRoundTrip(url: string, streamArgs: string[] = [], adapter?: string): string {
   const a = sluiceStream(["append", url, ...streamArgs, "--key", "k", "--json"], "alpha\nbeta\ngamma\n");
   assert.equal(a.status, 0, a.stderr);
   assert.deepEqual(JSON.parse(a.stdout), { appended: 3 });
@@ -40,7 +40,11 @@ export function cliRoundTrip(url: string, streamArgs: string[] = []): string {
 
   const i = sluiceStream(["info", url, ...streamArgs, "--json"]);
   assert.equal(i.status, 0, i.stderr);
-  const info = JSON.parse(i.stdout) as { streams: { partitions: unknown[]; groups: unknown[] }[] };
+  const info = JSON.parse(i.stdout) as {
+    adapter: string;
+    streams: { partitions: unknown[]; groups: unknown[] }[];
+  };
+  if (adapter !== undefined) assert.equal(info.adapter, adapter);
   assert.deepEqual(info.streams[0]?.partitions, [{ partition: 0, first: 0, head: 2 }]);
   assert.deepEqual(info.streams[0]?.groups, [{ group: "g", committed: 1, lag: 1 }]);
 

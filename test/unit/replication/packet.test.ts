@@ -137,3 +137,27 @@ test("fuzz: any payloads, any chunking", () => {
     ),
   );
 });
+
+test("peek takes the packets it wants of those lying whole in a chunk; the rest reach onPacket", () => {
+  const payloads = [Buffer.from("keep"), Buffer.from("skip-1"), Buffer.from("skip-2"), Buffer.alloc(0)];
+  const stream = Buffer.concat(payloads.map((p, i) => encodePacket(p, i)));
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const peeked: string[] = [];
+    const got: string[] = [];
+    const parser = new PacketParser((p) => got.push(p.payload.toString()), {
+      peek: (chunk, start, length, sequenceId) => {
+        const text = chunk.toString("utf8", start, start + length);
+        assert.equal(text, payloads[sequenceId]!.toString(), `cut at ${cut}`);
+        if (!text.startsWith("skip")) return false;
+        peeked.push(text);
+        return true;
+      },
+    });
+    parser.push(stream.subarray(0, cut));
+    parser.push(stream.subarray(cut));
+    // every packet reaches exactly one of them, in order; one split by the cut is never peeked
+    assert.deepEqual([...got, ...peeked].sort(), payloads.map(String).sort(), `cut at ${cut}`);
+    assert.ok(peeked.every((t) => !got.includes(t)));
+    assert.equal(got[0], "keep");
+  }
+});

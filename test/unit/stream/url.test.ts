@@ -121,3 +121,53 @@ test("lag is head - committed, or everything retained when nothing is committed"
   assert.equal(lagOf(99, 0, 99), 0);
   assert.equal(lagOf(10, 0, 20), 0);
 });
+
+test("nats: URLs: the path is the stream, a user optional (its password from the env when absent), the broker options of amqp", () => {
+  assert.deepEqual(parseStreamUrl("nats://127.0.0.1:4222/changes", {}), {
+    kind: "nats",
+    host: "127.0.0.1",
+    port: 4222,
+    stream: "changes",
+  });
+  assert.deepEqual(
+    parseStreamUrl(
+      "nats://sluice@nats.local/cdc.v1?reconnect=5m&backoff_min=250ms&backoff_max=2s&name=cdc-1",
+      {
+        SLUICE_NATS_PASSWORD: "from-env",
+      },
+    ),
+    {
+      kind: "nats",
+      host: "nats.local",
+      port: 4222,
+      stream: "cdc.v1",
+      username: "sluice",
+      password: "from-env",
+      reconnect: { budgetMs: 300_000, minDelayMs: 250, maxDelayMs: 2000 },
+      connectionName: "cdc-1",
+    },
+  );
+  const t = parseStreamUrl("nats://u:p%40ss@[::1]:4223", {});
+  assert.deepEqual(t, {
+    kind: "nats",
+    host: "::1",
+    port: 4223,
+    stream: undefined,
+    username: "u",
+    password: "p@ss",
+  });
+  for (const [url, message] of [
+    ["nats://u:topsecret@/x", /not a URL/],
+    ["nats://u:topsecret@h/x?reconnect=soon", /reconnect=soon \(expected a duration/],
+    ["nats://u:topsecret@h/bad%20name", /invalid stream name 'bad name'/],
+  ] as const)
+    assert.throws(
+      () => parseStreamUrl(url, {}),
+      (e: unknown) => {
+        assert.ok(isSluiceError(e));
+        assert.match(e.message, message);
+        assert.doesNotMatch(e.describe(), /topsecret/);
+        return true;
+      },
+    );
+});

@@ -121,3 +121,18 @@ export class BrokerCheckpoints {
     );
   }
 }
+
+/** A broker's error while doing something (a SluiceError passes through as it is). */
+export function brokerError(
+  e: unknown,
+  where: { system: string; url: string; hint: string },
+  doing: string,
+  context: Record<string, unknown>,
+): SluiceError {
+  if (e instanceof SluiceError) return e;
+  return new SluiceError("STREAM_BROKER_ERROR", `${where.system} failed while ${doing}: ${messageOf(e)}`, {
+    context: { url: where.url, ...context },
+    hint: where.hint,
+    cause: e,
+  });
+}

@@ -35,8 +35,8 @@ import {
   type StoredMsg,
   type StreamConfig,
 } from "nats";
-import { messageOf, SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords, type ConfirmedSoFar } from "./checkpoint.ts";
+import { SluiceError } from "../core/errors.ts";
+import { BrokerCheckpoints, type BrokerWords, brokerError, type ConfirmedSoFar } from "./checkpoint.ts";
 import {
   escapeName,
   jsStreamName,
@@ -159,12 +159,16 @@ export class NatsBackend implements StreamBackend {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
-    if (e instanceof SluiceError) return e;
-    return new SluiceError("STREAM_BROKER_ERROR", `NATS failed while ${doing}: ${messageOf(e)}`, {
-      context: { url: this.url, ...context },
-      hint: "see the nats-server log for the reason (`nats-server -js` must run with JetStream on)",
-      cause: e,
-    });
+    return brokerError(
+      e,
+      {
+        system: "NATS",
+        url: this.url,
+        hint: "see the nats-server log for the reason (`nats-server -js` must run with JetStream on)",
+      },
+      doing,
+      context,
+    );
   }
 
   private noStream(stream: string): SluiceError {

@@ -30,8 +30,8 @@
  * Records: the key travels in the `sluice-key` header, the timestamp in the AMQP timestamp property
  * (milliseconds), user headers as further headers, the producer's record id in the AMQP message-id.
  */
-import { messageOf, SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords } from "./checkpoint.ts";
+import { SluiceError } from "../core/errors.ts";
+import { BrokerCheckpoints, type BrokerWords, brokerError } from "./checkpoint.ts";
 import { type ChannelModel, RabbitConnection, type RabbitTarget } from "./rabbitmq-connection.ts";
 import { ConfirmPublisher, type PublishRequest, ReturnedError } from "./rabbitmq-publisher.ts";
 import {
@@ -128,12 +128,12 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
-    if (e instanceof SluiceError) return e;
-    return new SluiceError("STREAM_BROKER_ERROR", `RabbitMQ failed while ${doing}: ${messageOf(e)}`, {
-      context: { url: this.url, ...context },
-      hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason",
-      cause: e,
-    });
+    return brokerError(
+      e,
+      { system: "RabbitMQ", url: this.url, hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason" },
+      doing,
+      context,
+    );
   }
 
   lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {

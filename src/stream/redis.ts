@@ -28,7 +28,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { messageOf, SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords, isBrokerLost } from "./checkpoint.ts";
+import { BrokerCheckpoints, type BrokerWords, brokerError, isBrokerLost } from "./checkpoint.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
 import { RedisConnection, type RedisTarget } from "./redis-connection.ts";
 import type {
@@ -242,12 +242,16 @@ export class RedisBackend implements StreamBackend {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, unknown> = {}): SluiceError {
-    if (e instanceof SluiceError) return e;
-    return new SluiceError("STREAM_BROKER_ERROR", `Redis failed while ${doing}: ${messageOf(e)}`, {
-      context: { url: this.url, ...context },
-      hint: "see the Redis log (redis-cli INFO, the server's logfile) for the reason",
-      cause: e,
-    });
+    return brokerError(
+      e,
+      {
+        system: "Redis",
+        url: this.url,
+        hint: "see the Redis log (redis-cli INFO, the server's logfile) for the reason",
+      },
+      doing,
+      context,
+    );
   }
 
   private noStream(stream: string): SluiceError {

@@ -46,7 +46,8 @@ export function transcript(r: { events: BinlogEvent[]; error: unknown }): string
   const lines = r.events.map((e) => JSON.stringify(eventToJson(e)));
   if (r.error) {
     const e = r.error as { code?: string; context?: unknown; message?: string };
-    lines.push(`ERROR ${e.code} ${JSON.stringify(e.context)} ${e.message}`);
+    const context = JSON.stringify(e.context, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+    lines.push(`ERROR ${e.code} ${context} ${e.message}`);
   }
   return lines.join("\n");
 }

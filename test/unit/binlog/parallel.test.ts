@@ -37,7 +37,7 @@ interface Printed {
 
 function errorOf(e: unknown): string {
   return e instanceof SluiceError
-    ? `${e.code} ${JSON.stringify(e.context)} ${e.describe()}`
+    ? `${JSON.stringify(e.toJSON())} ${e.describe()}`
     : `not a SluiceError: ${String(e)}`;
 }
 

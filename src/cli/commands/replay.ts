@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { type Command, CommanderError, Option } from "commander";
+import { CAPTURE_STREAM } from "../../capture/publish.ts";
 import { SluiceError } from "../../core/errors.ts";
 import { redactUrl } from "../../core/url.ts";
 import { type BatchOptions, DEFAULT_BATCH } from "../../replay/batch.ts";
@@ -22,7 +23,7 @@ import { action, cliContext, ExitCode, intOption, positiveIntOption } from "../c
 interface ReplayCliOptions {
   pcap?: string;
   from?: string;
-  stream: string;
+  stream?: string;
   group: string;
   target: string;
   port: number[];
@@ -57,6 +58,11 @@ function speedOption(value: string): Speed {
 }
 
 /** Stopped by a signal: the sessions stop and what is done is written before the process exits. */
+/** The stream the session events are in: --stream, else the one the --from URL names, else capture's default. */
+function streamOf(o: { stream?: string }, log: StreamLog): string {
+  return o.stream ?? log.defaultStream ?? CAPTURE_STREAM;
+}
+
 function stopOnSignal(p: StreamProgress, signal: NodeJS.Signals): void {
   void p
     .stop()
@@ -97,7 +103,7 @@ export function register(program: Command): void {
       "--from <url>",
       "read session events from the stream log (file:PATH, amqp://..., nats://... or redis://...)",
     )
-    .option("--stream <name>", "stream name in the log", "capture")
+    .option("--stream <name>", "stream name in the log (default: the one the --from URL names, else capture)")
     .option("--group <name>", "consumer group: its committed position is where a restart resumes", "replay")
     .requiredOption("--target <url>", "the server to replay on: mysql://user[:password]@host:port")
     .option(
@@ -227,7 +233,8 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
         } else if (o.follow) {
           if (o.dryRun) throw new SluiceError("USAGE_FOLLOW", "--follow and --dry-run do not go together");
           const log = await openStreamLog(o.from ?? "");
-          const l = await followStream(log, o.stream, o.group, o.speed, batch);
+          const stream = streamOf(o, log);
+          const l = await followStream(log, stream, o.group, o.speed, batch);
           live = l;
           plans = l.plans;
           progress = l;
@@ -235,7 +242,7 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
           options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
           // head - committed, as `sluice stream info` shows it: one read of the log per progress line or scrape.
           options.streamLag = async () =>
-            (await log.info(o.stream)).groups.find((g) => g.group === o.group)?.lag;
+            (await log.info(stream)).groups.find((g) => g.group === o.group)?.lag;
           // The first signal stops reading: the sessions play what was read, then the report. A second one
           // stops where the replay is, as without --follow.
           let signals = 0;
@@ -251,12 +258,13 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
         } else {
           const log = await openStreamLog(o.from ?? "");
           closeLog = () => log.close();
-          const read = await plansFromStream(log, o.stream, o.group, o.speed);
+          const stream = streamOf(o, log);
+          const read = await plansFromStream(log, stream, o.group, o.speed);
           plans = read.plans;
           if (read.lastOffset !== undefined && !o.dryRun) {
             const p = await streamProgress(
               log,
-              o.stream,
+              stream,
               o.group,
               { plans, lastOffset: read.lastOffset },
               batch,

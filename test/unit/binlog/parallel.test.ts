@@ -37,7 +37,7 @@ interface Printed {
 
 function errorOf(e: unknown): string {
   return e instanceof SluiceError
-    ? `${JSON.stringify(e.toJSON())} ${e.describe()}`
+    ? `${e.code} ${JSON.stringify(e.toJSON().context ?? {})} ${e.describe()}`
     : `not a SluiceError: ${String(e)}`;
 }
 

@@ -259,6 +259,16 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
           const log = await openStreamLog(o.from ?? "");
           closeLog = () => log.close();
           const stream = streamOf(o, log);
+          // (with --follow the stream may come later; without, a stream that is not there is a mistake)
+          const names = await log.streams();
+          if (!names.includes(stream))
+            throw new SluiceError("STREAM_NOT_FOUND", `no stream '${stream}' in ${log.url}`, {
+              context: { url: log.url, stream },
+              hint:
+                names.length > 0
+                  ? `the log has ${names.map((n) => `'${n}'`).join(", ")}: name one with --stream NAME or in the URL`
+                  : "the log has no stream yet: sluice capture --to URL writes one (or replay with --follow to wait for it)",
+            });
           const read = await plansFromStream(log, stream, o.group, o.speed);
           plans = read.plans;
           if (read.lastOffset !== undefined && !o.dryRun) {

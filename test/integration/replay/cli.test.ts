@@ -110,13 +110,19 @@ test("sluice replay --from reads the stream the URL names, as capture --to write
   const named = await dry(`file:${path}?stream=shop-traffic`);
   assert.equal(named.status, 0, named.stderr);
   assert.equal(JSON.parse(named.stdout).commands, commands);
-  // --stream wins over the URL; without either, the stream is capture's default, empty here
+  // --stream wins over the URL; without either, the stream is capture's default
   const flag = await dry(`file:${path}?stream=none`, "--stream", "shop-traffic");
   assert.equal(flag.status, 0, flag.stderr);
   assert.equal(JSON.parse(flag.stdout).commands, commands);
+  // a stream that is not there is an error that names the ones that are
   const unnamed = await dry(`file:${path}`);
-  assert.equal(unnamed.status, 0, unnamed.stderr);
-  assert.equal(JSON.parse(unnamed.stdout).commands, 0);
+  assert.equal(unnamed.status, 1, unnamed.stderr);
+  const { error } = JSON.parse(unnamed.stderr.trim().split("\n").at(-1)!) as {
+    error: { code: string; message: string; hint: string };
+  };
+  assert.equal(error.code, "STREAM_NOT_FOUND");
+  assert.match(error.message, /no stream 'capture'/);
+  assert.match(error.hint, /'shop-traffic'.*--stream NAME/);
 });
 
 test("sluice replay --follow plays a stream while it is written, and commits what it executed", async () => {

@@ -20,6 +20,8 @@ export interface BrokerWords {
   confirmed: string;
   /** Where the broker says why it refused something. */
   logHint: string;
+  /** What to look at when the broker fails an operation (STREAM_BROKER_ERROR). */
+  errorHint: string;
 }
 
 /** The connection's error when the broker stayed away for the whole reconnect budget. */
@@ -27,26 +29,32 @@ export const isBrokerLost = (e: unknown): e is SluiceError =>
   e instanceof SluiceError && e.code === "STREAM_BROKER_LOST";
 
 export class BrokerCheckpoints {
-  /** The committed offset this process last stored for `group` on `stream`. */
-  committed(stream: string, group: string): number | undefined {
-    return this.committedHere.get(stream)?.get(group);
-  }
-
   /** Offsets this process committed, per stream and group. */
   private readonly committedHere = new Map<string, Map<string, number>>();
 
   private readonly system: string;
   private readonly confirmedWord: string;
   private readonly logHint: string;
+  private readonly errorHint: string;
 
   constructor(
     private readonly url: string,
     broker: BrokerWords,
-    private readonly wrap: (e: unknown, doing: string, context: Record<string, string>) => SluiceError,
   ) {
     this.system = broker.system;
     this.confirmedWord = broker.confirmed;
     this.logHint = broker.logHint;
+    this.errorHint = broker.errorHint;
+  }
+
+  /** The broker's error while doing something (a SluiceError passes through as it is). */
+  wrap(e: unknown, doing: string, context: Record<string, unknown> = {}): SluiceError {
+    if (e instanceof SluiceError) return e;
+    return new SluiceError("STREAM_BROKER_ERROR", `${this.system} failed while ${doing}: ${messageOf(e)}`, {
+      context: { url: this.url, ...context },
+      hint: this.errorHint,
+      cause: e,
+    });
   }
 
   noteCommitted(stream: string, group: string, offset: number): void {
@@ -120,19 +128,4 @@ export class BrokerCheckpoints {
       },
     );
   }
-}
-
-/** A broker's error while doing something (a SluiceError passes through as it is). */
-export function brokerError(
-  e: unknown,
-  where: { system: string; url: string; hint: string },
-  doing: string,
-  context: Record<string, unknown>,
-): SluiceError {
-  if (e instanceof SluiceError) return e;
-  return new SluiceError("STREAM_BROKER_ERROR", `${where.system} failed while ${doing}: ${messageOf(e)}`, {
-    context: { url: where.url, ...context },
-    hint: where.hint,
-    cause: e,
-  });
 }

@@ -36,7 +36,7 @@ import {
   type StreamConfig,
 } from "nats";
 import { SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords, brokerError, type ConfirmedSoFar } from "./checkpoint.ts";
+import { BrokerCheckpoints, type BrokerWords, type ConfirmedSoFar } from "./checkpoint.ts";
 import {
   escapeName,
   jsStreamName,
@@ -99,6 +99,7 @@ const WORDS: BrokerWords = {
   confirmed: "acknowledged",
   logHint:
     "see the nats-server log for the reason (a record above max_payload, 1 MiB by default, is refused)",
+  errorHint: "see the nats-server log for the reason (`nats-server -js` must run with JetStream on)",
 };
 
 export class NatsBackend implements StreamBackend {
@@ -118,7 +119,7 @@ export class NatsBackend implements StreamBackend {
     readonly link: NatsLink,
   ) {
     link.unconfirmed = () => this.inFlight;
-    this.checkpoints = new BrokerCheckpoints(url, WORDS, (e, doing, context) => this.wrap(e, doing, context));
+    this.checkpoints = new BrokerCheckpoints(url, WORDS);
   }
 
   static async open(
@@ -159,16 +160,7 @@ export class NatsBackend implements StreamBackend {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
-    return brokerError(
-      e,
-      {
-        system: "NATS",
-        url: this.url,
-        hint: "see the nats-server log for the reason (`nats-server -js` must run with JetStream on)",
-      },
-      doing,
-      context,
-    );
+    return this.checkpoints.wrap(e, doing, context);
   }
 
   private noStream(stream: string): SluiceError {

@@ -31,7 +31,7 @@
  * (milliseconds), user headers as further headers, the producer's record id in the AMQP message-id.
  */
 import { SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords, brokerError } from "./checkpoint.ts";
+import { BrokerCheckpoints, type BrokerWords } from "./checkpoint.ts";
 import { type ChannelModel, RabbitConnection, type RabbitTarget } from "./rabbitmq-connection.ts";
 import { ConfirmPublisher, type PublishRequest, ReturnedError } from "./rabbitmq-publisher.ts";
 import {
@@ -62,6 +62,7 @@ const WORDS: BrokerWords = {
   system: "RabbitMQ",
   confirmed: "confirmed",
   logHint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason",
+  errorHint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason",
 };
 
 export class RabbitBackend implements StreamBackend, ReaderContext {
@@ -78,7 +79,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
     readonly connection: RabbitConnection,
   ) {
     this.publisher = new ConfirmPublisher(connection);
-    this.checkpoints = new BrokerCheckpoints(url, WORDS, (e, doing, context) => this.wrap(e, doing, context));
+    this.checkpoints = new BrokerCheckpoints(url, WORDS);
   }
 
   static async open(
@@ -128,12 +129,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, string> = {}): SluiceError {
-    return brokerError(
-      e,
-      { system: "RabbitMQ", url: this.url, hint: "see the RabbitMQ log (/var/log/rabbitmq) for the reason" },
-      doing,
-      context,
-    );
+    return this.checkpoints.wrap(e, doing, context);
   }
 
   lostWhileReading(e: unknown, stream: string, nextOffset: number | undefined): SluiceError {

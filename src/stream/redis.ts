@@ -28,7 +28,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { messageOf, SluiceError } from "../core/errors.ts";
-import { BrokerCheckpoints, type BrokerWords, brokerError, isBrokerLost } from "./checkpoint.ts";
+import { BrokerCheckpoints, type BrokerWords, isBrokerLost } from "./checkpoint.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
 import { RedisConnection, type RedisTarget } from "./redis-connection.ts";
 import type {
@@ -147,6 +147,7 @@ const WORDS: BrokerWords = {
   system: "Redis",
   confirmed: "acknowledged",
   logHint: "see the Redis log",
+  errorHint: "see the Redis log (redis-cli INFO, the server's logfile) for the reason",
 };
 
 /** The offset in an entry ID `1-N`. */
@@ -191,7 +192,7 @@ export class RedisBackend implements StreamBackend {
   ) {
     connection.unconfirmed = () => this.inflight;
     connection.client.defineCommand("sluiceAppend", { numberOfKeys: 3, lua: APPEND });
-    this.checkpoints = new BrokerCheckpoints(url, WORDS, (e, doing, context) => this.wrap(e, doing, context));
+    this.checkpoints = new BrokerCheckpoints(url, WORDS);
   }
 
   static async open(url: string, target: RedisStreamTarget, connectTimeoutMs = 5000): Promise<RedisBackend> {
@@ -242,16 +243,7 @@ export class RedisBackend implements StreamBackend {
   }
 
   wrap(e: unknown, doing: string, context: Record<string, unknown> = {}): SluiceError {
-    return brokerError(
-      e,
-      {
-        system: "Redis",
-        url: this.url,
-        hint: "see the Redis log (redis-cli INFO, the server's logfile) for the reason",
-      },
-      doing,
-      context,
-    );
+    return this.checkpoints.wrap(e, doing, context);
   }
 
   private noStream(stream: string): SluiceError {

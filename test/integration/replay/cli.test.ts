@@ -3,12 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { SessionEvent } from "../../../src/capture/events.ts";
-import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import { fixture, startCli as start } from "./cli-run.ts";
+import { appendEvents, pcapEvents } from "./events.ts";
 
 const sluice = (args: string[]) => start(args).done;
 
@@ -54,13 +53,10 @@ test("sluice replay --pcap --json --html: the comparison report, and a self-cont
 });
 
 test("sluice replay --from the stream log resumes after the group's committed position", async () => {
-  const events: SessionEvent[] = [];
-  await decodePcapFile(fixture("cli.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  const events = await pcapEvents("cli.pcap");
   const url = `file:${join(dir, "log.db")}`;
   const log = await openStreamLog(url);
-  const producer = await log.producer("capture");
-  await producer.append(events.map(eventRecord));
-  await producer.close();
+  await appendEvents(log, "capture", events);
   const peek = await log.consumer("capture", "peek");
   const stored = await peek.read({ max: 10_000 });
   await peek.close();
@@ -96,13 +92,10 @@ test("sluice replay --from the stream log resumes after the group's committed po
 });
 
 test("sluice replay --from reads the stream the URL names, as capture --to writes it", async () => {
-  const events: SessionEvent[] = [];
-  await decodePcapFile(fixture("cli.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  const events = await pcapEvents("cli.pcap");
   const path = join(dir, "named.db");
   const log = await openStreamLog(`file:${path}`);
-  const producer = await log.producer("shop-traffic");
-  await producer.append(events.map(eventRecord));
-  await producer.close();
+  await appendEvents(log, "shop-traffic", events);
   await log.close();
   const commands = events.filter((e) => e.type === "command").length;
   const dry = (from: string, ...more: string[]) =>
@@ -126,8 +119,7 @@ test("sluice replay --from reads the stream the URL names, as capture --to write
 });
 
 test("sluice replay --follow plays a stream while it is written, and commits what it executed", async () => {
-  const events: SessionEvent[] = [];
-  await decodePcapFile(fixture("ps.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  const events = await pcapEvents("ps.pcap");
   await db.query("DROP TABLE IF EXISTS sluice_capture.ps");
   const url = `file:${join(dir, "live.db")}`;
   const log = await openStreamLog(url);

@@ -1,4 +1,22 @@
-import type { ConnectEvent } from "../../../src/capture/events.ts";
+import type { ConnectEvent, SessionEvent } from "../../../src/capture/events.ts";
+import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
+import { eventRecord } from "../../../src/capture/publish.ts";
+import type { StreamLog } from "../../../src/stream/index.ts";
+import { fixture } from "./cli-run.ts";
+
+/** The session events of a pcap in test/fixtures/pcap (its server on port 44991). */
+export async function pcapEvents(name: string): Promise<SessionEvent[]> {
+  const events: SessionEvent[] = [];
+  await decodePcapFile(fixture(name), (e) => events.push(e), { serverPorts: [44991] });
+  return events;
+}
+
+/** Appends `events` to `stream` of `log`, as capture --to does (one batch); the log stays open. */
+export async function appendEvents(log: StreamLog, stream: string, events: SessionEvent[]): Promise<void> {
+  const producer = await log.producer(stream);
+  await producer.append(events.map(eventRecord));
+  await producer.close();
+}
 
 /** A captured connect: `session` as root from loopback into `db`. */
 export function connectEvent(session: number, ts: number, db: string): ConnectEvent {

@@ -3,12 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { SessionEvent } from "../../../src/capture/events.ts";
-import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
-import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
 import { fixture, type Run, startCli as start } from "./cli-run.ts";
+import { appendEvents, pcapEvents } from "./events.ts";
 
 // The progress lines (text and JSON) and the Prometheus metrics of `sluice replay`, through the CLI.
 // cli.pcap's one session lasts 18 ms as captured; at --speed 0.004 its replay lasts about 4.5 s.
@@ -135,13 +133,10 @@ test("--metrics-port: a scrape during a replay shows the replay's metrics", asyn
 });
 
 test("--metrics-port with --follow: at the head the counters equal the report, behind the capture 0", async () => {
-  const events: SessionEvent[] = [];
-  await decodePcapFile(fixture("cli.pcap"), (e) => events.push(e), { serverPorts: [44991] });
+  const events = await pcapEvents("cli.pcap");
   const url = `file:${join(dir, "follow.db")}`;
   const log = await openStreamLog(url);
-  const producer = await log.producer("capture");
-  await producer.append(events.map(eventRecord));
-  await producer.close();
+  await appendEvents(log, "capture", events);
   const run = start([
     "--metrics-port",
     "0",

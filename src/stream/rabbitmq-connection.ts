@@ -55,7 +55,7 @@ function rabbitDriver(url: string, target: RabbitTarget): LinkDriver<ChannelMode
   return {
     system: "RabbitMQ",
     connect: (timeoutMs) => connectOnce(target, timeoutMs),
-    close: (conn) => conn.close(),
+    close: (conn) => closeAmqp(conn),
     watch: (conn, lost) => {
       conn.on("error", () => {
         // The 'close' event that follows carries the same error; handled there.
@@ -67,6 +67,36 @@ function rabbitDriver(url: string, target: RabbitTarget): LinkDriver<ChannelMode
       conn.on("unblocked", () => publishConnectionEvent({ event: "unblocked", url, broker }));
     },
   };
+}
+
+/** What `closeAmqp` needs: an amqplib channel or connection (both are event emitters). */
+interface Closable {
+  close(): Promise<void>;
+  once(event: "close", listener: () => void): unknown;
+  off(event: "close", listener: () => void): unknown;
+}
+
+/**
+ * Closes an amqplib channel or connection, settling however the close ends. amqplib settles `close()`
+ * only when the broker answers it with CloseOk: when the connection drops first (a broker restart, a
+ * forced close, a cut network), that promise never settles, and a stage shutting down would wait
+ * forever, or, with nothing else pending, Node would exit in the middle of the shutdown. amqplib emits
+ * 'close' however the channel or connection closed, so this settles on whichever comes first. Never
+ * rejects: what is closed is no longer used, and a close that failed leaves nothing to undo.
+ */
+export function closeAmqp(target: Closable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      target.off("close", done);
+      resolve();
+    };
+    target.once("close", done);
+    try {
+      target.close().then(done, done);
+    } catch {
+      done();
+    }
+  });
 }
 
 function connectOnce(target: RabbitTarget, timeoutMs: number): Promise<ChannelModel> {

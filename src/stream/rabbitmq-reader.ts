@@ -8,7 +8,7 @@
  */
 import type amqp from "amqplib";
 import { SluiceError } from "../core/errors.ts";
-import type { ChannelModel, RabbitConnection } from "./rabbitmq-connection.ts";
+import { type ChannelModel, closeAmqp, type RabbitConnection } from "./rabbitmq-connection.ts";
 import type { RecordReader, StartPosition, StoredRecord } from "./types.ts";
 
 type Channel = Awaited<ReturnType<ChannelModel["createChannel"]>>;
@@ -133,7 +133,7 @@ export class StreamQueueReader implements RecordReader {
       );
     } catch (e) {
       if (this.sub === sub) this.sub = undefined;
-      await ch.close().catch(() => {});
+      await closeAmqp(ch);
       throw e;
     }
   }
@@ -254,7 +254,7 @@ export class StreamQueueReader implements RecordReader {
     if (!this.open) return;
     this.open = false;
     this.wake?.();
-    await this.sub?.ch.close().catch(() => {});
+    if (this.sub) await closeAmqp(this.sub.ch);
   }
 }
 

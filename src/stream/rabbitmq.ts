@@ -32,7 +32,7 @@
  */
 import { SluiceError } from "../core/errors.ts";
 import { BrokerCheckpoints, type BrokerWords } from "./checkpoint.ts";
-import { type ChannelModel, RabbitConnection, type RabbitTarget } from "./rabbitmq-connection.ts";
+import { type ChannelModel, closeAmqp, RabbitConnection, type RabbitTarget } from "./rabbitmq-connection.ts";
 import { ConfirmPublisher, type PublishRequest, ReturnedError } from "./rabbitmq-publisher.ts";
 import {
   FIRST_RECORD_WAIT_MS,
@@ -112,7 +112,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
         const lostMeanwhile = this.connection.epoch !== epoch || !this.connection.current;
         if (!lostMeanwhile || attempt >= MAX_OPERATION_ATTEMPTS || this.connection.closed) throw e;
       } finally {
-        await ch?.close().catch(() => {});
+        if (ch) await closeAmqp(ch);
       }
     }
   }

@@ -243,6 +243,32 @@ test("a drop-policy producer across a network cut: what it accepted is written o
   await reader.close();
 });
 
+test("closing while the broker has stopped answering and then the connection drops: every close settles", {
+  // A close that never settles is the failure: the runner's timeout reports it.
+  timeout: 120_000,
+}, async (t) => {
+  const net = await relay(broker.port, { host: broker.host });
+  t.after(() => net.close());
+  const stream = fresh("reconnect-close");
+  const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${net.port}?${FAST}`);
+  const p = await log.producer(stream);
+  await p.append([rec("k", 0), rec("k", 1)]);
+  const c = await log.consumer(stream, "g", { start: "earliest" });
+  assert.equal((await c.read({ max: 10, waitMs: 1000 })).length, 2);
+  // The broker's answers are lost from now on: the CloseOk of each close never comes back. Then the
+  // connection drops, as when a broker restarts in the middle of a shutdown.
+  net.mute();
+  const closing = Promise.all([c.close(), log.close()]);
+  await new Promise((r) => setTimeout(r, 200));
+  net.cut();
+  await closing;
+  // And the log is closed for good: it did not reconnect meanwhile.
+  await assert.rejects(
+    log.read(stream, 0, { max: 1, waitMs: 0 }),
+    (e) => isSluiceError(e) && e.code === "STREAM_CLOSED",
+  );
+});
+
 test("a consumer group reads on across forced closes without a gap or a repeat, and resumes after its commit", async () => {
   const stream = fresh("reconnect-consume");
   const total = 3000;

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { CheckpointStore } from "../../../src/cdc/checkpoint.ts";
 import { runCollector } from "../../../src/cdc/runner.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { HistorySink, SqliteHistoryStore } from "../../../src/sinks/history/index.ts";
+import { waitFor } from "../wait.ts";
 
 let db: MariadbSandbox;
 let dir: string;
@@ -26,14 +26,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> =>
+  waitFor(what, fn, { everyMs: 100 });
 
 test("an idle source does not look late: heartbeats move 'processed up to' past the last change; stop checkpoints at the head", async () => {
   const path = join(dir, "h.db");

@@ -6,6 +6,7 @@ import { after, before, test } from "node:test";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { waitFor } from "../wait.ts";
 import { fixture, startCli as start } from "./cli-run.ts";
 import { appendEvents, pcapEvents } from "./events.ts";
 
@@ -142,13 +143,8 @@ test("sluice replay --follow plays a stream while it is written, and commits wha
     "max",
     "--json",
   ]);
-  const until = async (what: string, check: () => Promise<boolean>) => {
-    for (let i = 0; i < 200; i++) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.fail(`${what} never happened; stderr: ${run.stderr()}`);
-  };
+  const until = (what: string, check: () => Promise<boolean>) =>
+    waitFor(what, check, { detail: () => `stderr: ${run.stderr()}` });
   await until("rows inserted", async () => {
     const r = await db.query<{ c: number }>(
       "SELECT COUNT(*) AS c FROM information_schema.tables WHERE table_schema = 'sluice_capture' AND table_name = 'ps'",

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import { waitFor } from "../wait.ts";
 import { fixture, type Run, startCli as start } from "./cli-run.ts";
 import { appendEvents, pcapEvents } from "./events.ts";
 
@@ -13,14 +14,8 @@ import { appendEvents, pcapEvents } from "./events.ts";
 
 const SLOW = ["--pcap", fixture("cli.pcap"), "--port", "44991", "--speed", "0.004"];
 
-async function until<T>(what: string, run: Run, check: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 300; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`${what} never happened; stderr: ${run.stderr()}`);
-}
+const until = <T>(what: string, run: Run, check: () => Promise<T | undefined>): Promise<T> =>
+  waitFor(what, check, { detail: () => `stderr: ${run.stderr()}` });
 
 /** The samples of a Prometheus text exposition: `name{labels}` -> value. */
 function samples(text: string): Map<string, number> {

@@ -9,6 +9,7 @@ import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { replaySessions, type SessionOutcome } from "../../../src/replay/player.ts";
 import { planSessions, type SessionPlan } from "../../../src/replay/scheduler.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
+import { waitFor } from "../wait.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
@@ -65,14 +66,12 @@ async function assertWitnessed(plans: SessionPlan[], sessions: SessionOutcome[])
   const file = db.generalLogFile;
   assert.ok(file);
   // COM_STMT_CLOSE and COM_QUIT get no answer: the replay can be done before the server has logged
-  // them, so wait (bounded) until every session's Quit is in the log.
+  // them, so wait until every session's Quit is in the log.
   const threads = sessions.map((s) => s.threadId);
-  let log = generalLog(file);
-  for (let i = 0; i < 100; i++) {
-    if (threads.every((t) => log.some((e) => e.thread === t && e.command === "Quit"))) break;
-    await new Promise((r) => setTimeout(r, 50));
-    log = generalLog(file);
-  }
+  const log = await waitFor("every session's Quit in the general log", () => {
+    const entries = generalLog(file);
+    return threads.every((t) => entries.some((e) => e.thread === t && e.command === "Quit")) && entries;
+  });
   assert.equal(sessions.length, plans.length);
   for (const s of sessions) {
     const plan = plans.find((p) => p.session === s.session);

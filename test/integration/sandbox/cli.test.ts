@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import mysql from "mysql2/promise";
 import { isAlive } from "../../../src/sandbox/process.ts";
+import { waitFor } from "../wait.ts";
 
 // A registry of our own: the test neither sees nor touches sandboxes started by anyone else.
 const registry = mkdtempSync(join(tmpdir(), "sluice-sandbox-registry-test-"));
@@ -144,8 +145,7 @@ test("a stopped sandbox's record shows as not running, and stop clears it", asyn
   assert.equal(start.status, 0, start.stderr);
   const rec = JSON.parse(start.stdout) as { pid: number; datadir: string };
   process.kill(rec.pid, "SIGKILL");
-  const deadline = Date.now() + 10_000;
-  while (isAlive(rec.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await waitFor("the killed server gone", () => !isAlive(rec.pid), { everyMs: 20 });
   const list = JSON.parse(sluice("sandbox", "list", "--json").stdout) as { name: string; running: boolean }[];
   assert.deepEqual(
     list.map((s) => [s.name, s.running]),

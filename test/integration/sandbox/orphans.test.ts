@@ -3,9 +3,9 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { isAlive } from "../../../src/sandbox/process.ts";
+import { waitFor } from "../wait.ts";
 
 const holder = fileURLToPath(new URL("./hold-sandboxes.ts", import.meta.url));
 
@@ -29,16 +29,6 @@ async function startHolder(): Promise<{ pid: number; held: Held; exited: Promise
   return { pid: child.pid!, held: JSON.parse(first) as Held, exited };
 }
 
-/** Waits (bounded) until every pid is gone and every path removed; true when that happened. */
-async function allGone(pids: number[], paths: string[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (pids.every((p) => !isAlive(p)) && paths.every((p) => !existsSync(p))) return true;
-    await sleep(50);
-  }
-  return false;
-}
-
 for (const signal of ["SIGKILL", "SIGTERM"] as const) {
   test(`${signal} to the process that started sandboxes leaves no server and no datadir behind`, async () => {
     const { pid, held, exited } = await startHolder();
@@ -47,11 +37,11 @@ for (const signal of ["SIGKILL", "SIGTERM"] as const) {
     assert.ok(existsSync(held.datadir));
     process.kill(pid, signal);
     await exited;
-    const gone = await allGone(
-      [held.mariadbPid, held.memcachedPid],
-      [held.datadir, held.memcachedDir],
-      20_000,
+    const pids = [held.mariadbPid, held.memcachedPid];
+    const paths = [held.datadir, held.memcachedDir];
+    await waitFor(
+      `servers ${pids.join("/")} gone and ${paths.join(", ")} removed`,
+      () => pids.every((p) => !isAlive(p)) && paths.every((p) => !existsSync(p)),
     );
-    assert.ok(gone, `servers ${held.mariadbPid}/${held.memcachedPid} or ${held.datadir} still there`);
   });
 }

@@ -15,7 +15,7 @@ import { eventRecord } from "../src/capture/publish.ts";
 import { startMariadb } from "../src/sandbox/index.ts";
 import { openStreamLog, type StreamLog } from "../src/stream/index.ts";
 import { type Run, startCli } from "../test/integration/replay/cli-run.ts";
-import { connectEvent } from "../test/integration/replay/events.ts";
+import { connectEvent, resultsetResponse } from "../test/integration/replay/events.ts";
 import type { BenchModule } from "./types.ts";
 
 const COMMANDS = 10;
@@ -36,20 +36,7 @@ function sessionEvents(session: number, ts: number): SessionEvent[] {
       sql: `SELECT ${session} AS session, ${seq} AS seq, 'a literal that makes the statement longer' AS pad`,
       db: "bench",
     });
-    events.push({
-      type: "response",
-      session,
-      seq,
-      ts: ts + seq * 2 + 1,
-      kind: "resultset",
-      ok: true,
-      affectedRows: 0,
-      warnings: 0,
-      resultSets: 1,
-      columns: 3,
-      rows: 1,
-      latencyUs: 80,
-    });
+    events.push(resultsetResponse(session, seq, ts + seq * 2 + 1, 1, 80));
   }
   events.push({
     type: "command",

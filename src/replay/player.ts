@@ -321,11 +321,11 @@ export async function replaySessions(
 
   const samples = new Map<string, { sql: string; db: string | undefined }>(); // SELECT fingerprint -> one sample
   /**
-   * The session's commands from `from` on, none sent: counted as filtered or skipped and done with; with a
-   * live feed as they come, until the session is closed.
+   * The session's commands, none sent: counted as filtered or skipped and done with; with a live feed as
+   * they come, until the session is closed.
    */
-  async function passOver(plan: SessionPlan, why: "filtered" | "skipped", from = 0): Promise<void> {
-    for (let i = from; ; i++) {
+  async function passOver(plan: SessionPlan, why: "filtered" | "skipped"): Promise<void> {
+    for (let i = 0; ; i++) {
       if (live) i = letGoPlayed(plan, i);
       while (i >= plan.commands.length && !plan.closed && live && !live.ended) await live.changed();
       const c = plan.commands[i];

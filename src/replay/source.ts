@@ -520,10 +520,10 @@ export interface LiveStream extends StreamProgress {
   /** Stops reading; the sessions finish what they have. */
   finish(): Promise<void>;
   /**
-   * What the reading side holds now: the plans of the sessions not closed yet in the capture (`sessions`,
-   * with their `commands` not yet played and `waiting` for a response), and those read but not yet
-   * handed to the player (`announcing`). A closed session is let go, so these are bounded by the sessions
-   * open, not by the traffic seen.
+   * What the reading side holds now: the plans of the sessions not closed yet in the capture (`sessions`),
+   * their `commands` (the player lets go of those it played) and those `waiting` for a response, and the
+   * sessions read but not yet handed to the player (`announcing`). A closed session is let go, so these
+   * are bounded by the sessions open, not by the traffic seen.
    */
   held(): { sessions: number; commands: number; waiting: number; announcing: number };
 }

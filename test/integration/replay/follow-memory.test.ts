@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { SessionEvent } from "../../../src/capture/events.ts";
 import { DEFAULT_BATCH } from "../../../src/replay/batch.ts";
-import { type ReplayStatus, replaySessions } from "../../../src/replay/player.ts";
+import { type ReplayOptions, type ReplayStatus, replaySessions } from "../../../src/replay/player.ts";
 import { followStream } from "../../../src/replay/source.ts";
 import { type MariadbSandbox, startMariadb } from "../../../src/sandbox/index.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
@@ -60,10 +60,17 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("--follow holds only the sessions still open, however many sessions it has played", async () => {
-  const log = await openStreamLog(`file:${join(dir, "log.db")}`);
-  const group = "bounded";
-  // The first round is in the log before the replay starts (read at the start), the others come live.
+/** Commands in the first `rounds` rounds: queries, and all of them (with the quits). */
+const queriesIn = (rounds: number) => rounds * (PER_ROUND + 1) * COMMANDS;
+const commandsIn = (rounds: number) => queriesIn(rounds) + rounds * PER_ROUND;
+
+/**
+ * Replays ROUNDS rounds with --follow (the first in the log at the start, the others appended while it
+ * runs) as the CLI does; after each round, once every record is committed, what is held. `counted`:
+ * the commands the status counts (ok + error + skipped + filtered).
+ */
+async function followRounds(group: string, options: Partial<ReplayOptions>) {
+  const log = await openStreamLog(`file:${join(dir, `${group}.db`)}`);
   await appendEvents(log, "capture", round(0));
   const live = await followStream(log, "capture", group, "max", DEFAULT_BATCH);
   assert.equal(live.sessionsAtStart, PER_ROUND + 1);
@@ -77,14 +84,16 @@ test("--follow holds only the sessions still open, however many sessions it has 
         status = read;
       },
       onDone: (c) => (c.offset === undefined ? undefined : live.done(c.offset)),
+      ...options,
     },
     live.feed,
   );
   const heldAfter: unknown[] = [];
+  const counted: number[] = [];
   try {
     for (let r = 0; r < ROUNDS; r++) {
       if (r > 0) await appendEvents(log, "capture", round(r));
-      // Every record played and committed, and the finished sessions let go.
+      // Every record done with and committed, and the finished sessions let go.
       const held = await waitFor(
         `round ${r} played and let go`,
         async () => {
@@ -97,24 +106,57 @@ test("--follow holds only the sessions still open, however many sessions it has 
       );
       heldAfter.push(held);
       const s = await status?.();
-      assert.equal((s?.ok ?? 0) + (s?.error ?? 0), (r + 1) * (PER_ROUND + 1) * COMMANDS);
+      counted.push((s?.ok ?? 0) + (s?.error ?? 0) + (s?.skipped ?? 0) + (s?.filtered ?? 0));
     }
   } finally {
     await live.finish();
   }
-  const { summary, sessions } = await replay;
+  const result = await replay;
   await live.close();
   await log.close();
-  // The open session alone: its plan, none of its commands (all played), nothing waiting for an answer,
-  // and its one task in the player; the same after the last round as after the first.
-  const bound = { sessions: 1, commands: 0, waiting: 0, announcing: 0, playing: 1 };
+  return { heldAfter, counted, ...result };
+}
+
+/**
+ * The open session alone: its plan, none of its commands (all played), nothing waiting for an answer,
+ * and its one task in the player; the same after the last round as after the first.
+ */
+const BOUND = Array.from({ length: ROUNDS }, () => ({
+  sessions: 1,
+  commands: 0,
+  waiting: 0,
+  announcing: 0,
+  playing: 1,
+}));
+
+test("--follow holds only the sessions still open, however many sessions it has played", async () => {
+  const { heldAfter, counted, summary, sessions } = await followRounds("bounded", {});
+  assert.deepEqual(heldAfter, BOUND);
   assert.deepEqual(
-    heldAfter,
-    Array.from({ length: ROUNDS }, () => bound),
+    counted,
+    BOUND.map((_, r) => queriesIn(r + 1)),
   );
   // The report still counts everything played; no outcome is kept per session.
   assert.equal(summary.sessions, ROUNDS * PER_ROUND + 1);
-  assert.equal(summary.commands, ROUNDS * (PER_ROUND + 1) * COMMANDS);
+  assert.equal(summary.commands, queriesIn(ROUNDS));
   assert.equal(summary.fingerprints.find((f) => f.fingerprint === "select ?")?.count, summary.commands);
   assert.deepEqual(sessions, []);
+});
+
+test("--follow with sessions filtered out (--user) or that cannot connect: their commands are done with as they come", async () => {
+  // Each session's commands count (and are committed) as they come, until its close: the committed
+  // position reaches the head after each round, and the same is held as when they are played.
+  const filtered = await followRounds("filtered", { filters: { users: ["nobody"] } });
+  assert.deepEqual(filtered.heldAfter, BOUND);
+  assert.deepEqual(
+    filtered.counted,
+    BOUND.map((_, r) => commandsIn(r + 1)),
+  );
+  assert.equal(filtered.summary.filtered, commandsIn(ROUNDS));
+  assert.equal(filtered.summary.commands, 0);
+  // Nothing listens on port 1: every connect fails.
+  const refused = await followRounds("refused", { target: "mysql://root@127.0.0.1:1" });
+  assert.deepEqual(refused.heldAfter, BOUND);
+  assert.equal(refused.summary.skipped, commandsIn(ROUNDS));
+  assert.equal(refused.summary.commands, 0);
 });

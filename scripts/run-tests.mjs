@@ -39,7 +39,17 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-reporter=spec", ...files],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-concurrency=2",
+    // A test file that hangs fails after this and the other files go on, instead of the run never
+    // ending (the slowest file takes a few minutes on a loaded two-core machine).
+    `--test-timeout=${15 * 60_000}`,
+    "--test-reporter=spec",
+    ...files,
+  ],
   { stdio: "inherit", env: { ...process.env, SLUICE_TEST: "1" } },
 );
 process.exit(result.status ?? 1);

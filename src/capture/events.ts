@@ -9,6 +9,12 @@ import type { QueryAttribute } from "../codecs/mysql/command.ts";
 export interface ConnectEvent {
   type: "connect";
   session: number;
+  /**
+   * The capture run that wrote the event into a stream log (`sluice capture --to`): each run numbers its
+   * sessions from 1, so a session is `run` and `session` together. Absent in events of older streams
+   * and outside a stream log.
+   */
+  run?: string;
   ts: number;
   client: string;
   server: string;
@@ -29,6 +35,8 @@ export interface ConnectEvent {
 export interface CommandEvent {
   type: "command";
   session: number;
+  /** The capture run (see ConnectEvent). */
+  run?: string;
   /** 1, 2, 3, ... per session. */
   seq: number;
   ts: number;
@@ -48,6 +56,8 @@ export interface CommandEvent {
 export interface ResponseEvent {
   type: "response";
   session: number;
+  /** The capture run (see ConnectEvent). */
+  run?: string;
   /** The seq of the command it answers. */
   seq: number;
   ts: number;
@@ -72,6 +82,8 @@ export interface ResponseEvent {
 export interface ResyncEvent {
   type: "resync";
   session: number;
+  /** The capture run (see ConnectEvent). */
+  run?: string;
   ts: number;
   /** Why decoding had to find its footing again: gap (lost bytes), start (capture began mid-connection), error. */
   reason: "gap" | "mid-stream" | "error" | "overflow";
@@ -82,6 +94,8 @@ export interface ResyncEvent {
 export interface CloseEvent {
   type: "close";
   session: number;
+  /** The capture run (see ConnectEvent). */
+  run?: string;
   ts: number;
   /** quit (COM_QUIT), fin, rst, idle (timeout), end (the capture ended), evicted (too many sessions). */
   reason: "quit" | "fin" | "rst" | "idle" | "end" | "evicted" | "auth-failed";

@@ -1,22 +1,36 @@
+import { randomBytes } from "node:crypto";
 import { openStreamLog } from "../stream/index.ts";
 import type { Producer, ProducerPolicy, ProducerStats, StreamLog, StreamRecord } from "../stream/types.ts";
 import type { SessionEvent } from "./events.ts";
 
 /**
- * Session events into the stream log: one record per event, key `session:<id>` (so one session's
+ * Session events into the stream log: one record per event, key `session:<run>:<id>` (so one session's
  * events keep their order under any partitioning), value the event as JSON, timestamp the capture
  * time. Live capture publishes with the `drop` policy (a slow broker costs records, counted, never
  * the server's time); a pcap file with `block` (nothing to protect, so nothing is lost).
+ *
+ * Each capture numbers its sessions from 1, so every event a publisher writes carries the publisher's
+ * run id (`run`, see newRunId): captures started again, or several at once, appending to one stream keep
+ * their sessions apart. Events without it (older streams) are keyed `session:<id>`.
  */
 export const CAPTURE_STREAM = "capture";
 
 export function eventRecord(e: SessionEvent): StreamRecord {
   return {
-    key: `session:${e.session}`,
+    key: e.run === undefined ? `session:${e.session}` : `session:${e.run}:${e.session}`,
     value: Buffer.from(JSON.stringify(e)),
     timestamp: Math.floor(e.ts / 1000),
     headers: { type: e.type },
   };
+}
+
+/**
+ * An id for one capture run: its start time (base 36 milliseconds, so runs sort by start) and 32 random
+ * bits, so that captures started in the same millisecond (on other hosts too) differ. Nothing is read
+ * from the stream to make it: a capture that crashed and one running beside it need no coordination.
+ */
+export function newRunId(): string {
+  return `${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 
 /** Under `drop`, records go to the producer at least every this many events. */
@@ -30,6 +44,8 @@ export class EventPublisher {
   private scheduled = false;
   private failure: unknown;
   private readonly failureListeners: ((e: unknown) => void)[] = [];
+  /** This capture run's id, in every event it publishes. */
+  readonly run = newRunId();
 
   private constructor(log: StreamLog, producer: Producer, policy: ProducerPolicy) {
     this.log = log;
@@ -52,7 +68,7 @@ export class EventPublisher {
   }
 
   publish(e: SessionEvent): void {
-    this.batch.push(eventRecord(e));
+    this.batch.push(eventRecord({ ...e, run: this.run }));
     if (this.policy !== "drop") return;
     // Handed to the producer once per input chunk (when the capture waits for more), or every
     // DROP_BATCH records, rather than one append (a promise and a closure) per event. The producer

@@ -17,6 +17,8 @@ export interface PlannedCommand {
 
 export interface SessionPlan {
   session: number;
+  /** The capture run the session is of (see SessionEvent `run`): a session is `run` and `session` together. */
+  run?: string;
   connect: ConnectEvent | undefined;
   /** When to open the target connection, microseconds after the replay started. */
   openUs: number;
@@ -54,6 +56,14 @@ export function plannedOffset(ts: number, firstTs: number, speed: Speed): number
   return Math.max(0, (ts - firstTs) / speed);
 }
 
+/**
+ * A session's identity in a stream: its number within its capture run (every run numbers from 1), as a
+ * map key. Events of older streams have no run.
+ */
+export function sessionKey(e: { session: number; run?: string | undefined }): string {
+  return e.run === undefined ? String(e.session) : `${e.run}:${e.session}`;
+}
+
 /** Commands the server never answers: nothing waits for their response. */
 const UNANSWERED = new Set(["stmt_close", "stmt_send_long_data", "quit"]);
 
@@ -66,9 +76,13 @@ const UNANSWERED = new Set(["stmt_close", "stmt_send_long_data", "quit"]);
  * player holds the plan), so that what it holds is bounded by the sessions open, not by the traffic seen.
  */
 export class Scheduler {
-  private readonly sessions = new Map<number, SessionPlan>();
-  /** Per session: seq -> the command waiting for its response (numbers as keys: no string made per event). */
-  private readonly pending = new Map<number, Map<number, PlannedCommand>>();
+  /**
+   * The sessions by capture run ("" for events without one), then by number: no key string is made per
+   * event.
+   */
+  private readonly sessions = new Map<string, Map<number, SessionPlan>>();
+  /** Per session: seq -> the command waiting for its response. */
+  private readonly pending = new Map<SessionPlan, Map<number, PlannedCommand>>();
   private firstTs: number | undefined;
   private forgetting = false;
 
@@ -87,27 +101,45 @@ export class Scheduler {
    */
   forgetClosed(): void {
     this.forgetting = true;
-    for (const [session, plan] of this.sessions) if (plan.closed) this.sessions.delete(session);
+    for (const [run, sessions] of this.sessions) {
+      for (const [session, plan] of sessions) if (plan.closed) sessions.delete(session);
+      if (sessions.size === 0) this.sessions.delete(run);
+    }
+  }
+
+  private *allPlans(): Iterable<SessionPlan> {
+    for (const sessions of this.sessions.values()) yield* sessions.values();
   }
 
   /** What it holds: the sessions' plans, their commands, and the commands waiting for a response. */
   held(): { sessions: number; commands: number; waiting: number } {
+    let sessions = 0;
     let commands = 0;
-    for (const p of this.sessions.values()) commands += p.commands.length;
+    for (const p of this.allPlans()) {
+      sessions++;
+      commands += p.commands.length;
+    }
     let waiting = 0;
     for (const w of this.pending.values()) waiting += w.size;
-    return { sessions: this.sessions.size, commands, waiting };
+    return { sessions, commands, waiting };
   }
 
   add(e: SessionEvent, offset?: number): void {
     if (e.type === "resync") return;
     if (this.firstTs === undefined) this.firstTs = e.ts;
     const at = plannedOffset(e.ts, this.firstTs, this.speed);
-    let plan = this.sessions.get(e.session);
+    const run = e.run ?? "";
+    let sessions = this.sessions.get(run);
+    if (!sessions) {
+      sessions = new Map();
+      this.sessions.set(run, sessions);
+    }
+    let plan = sessions.get(e.session);
     const first = !plan;
     if (!plan) {
       plan = { session: e.session, connect: undefined, openUs: at, commands: [], closed: false };
-      this.sessions.set(e.session, plan);
+      if (e.run !== undefined) plan.run = e.run;
+      sessions.set(e.session, plan);
     }
     switch (e.type) {
       case "connect":
@@ -118,16 +150,16 @@ export class Scheduler {
         if (offset !== undefined) planned.offset = offset;
         plan.commands.push(planned);
         if (UNANSWERED.has(e.kind)) break;
-        let waiting = this.pending.get(e.session);
+        let waiting = this.pending.get(plan);
         if (!waiting) {
           waiting = new Map();
-          this.pending.set(e.session, waiting);
+          this.pending.set(plan, waiting);
         }
         waiting.set(e.seq, planned);
         break;
       }
       case "response": {
-        const waiting = this.pending.get(e.session);
+        const waiting = this.pending.get(plan);
         const planned = waiting?.get(e.seq);
         if (planned) {
           planned.response = e;
@@ -138,8 +170,11 @@ export class Scheduler {
       case "close":
         plan.closed = true;
         // Nothing more comes for it: no response either.
-        this.pending.delete(e.session);
-        if (this.forgetting) this.sessions.delete(e.session);
+        this.pending.delete(plan);
+        if (this.forgetting) {
+          sessions.delete(e.session);
+          if (sessions.size === 0) this.sessions.delete(run);
+        }
         break;
     }
     if (first) this.onSession?.(plan, e);
@@ -147,7 +182,7 @@ export class Scheduler {
 
   /** The plans, sessions by start time, each session's commands by seq. */
   plans(): SessionPlan[] {
-    const out = [...this.sessions.values()].filter((p) => p.connect?.authError === undefined);
+    const out = [...this.allPlans()].filter((p) => p.connect?.authError === undefined);
     for (const p of out) p.commands.sort((a, b) => a.command.seq - b.command.seq);
     return out.sort((a, b) => a.openUs - b.openUs || a.session - b.session);
   }

@@ -3,7 +3,7 @@ import { decodePcapFile } from "../capture/pcap-file.ts";
 import type { Consumer, Producer, StoredTextRecord, StreamLog } from "../stream/index.ts";
 import { Batcher, type BatchOptions } from "./batch.ts";
 import type { LiveFeed } from "./player.ts";
-import { Scheduler, type SessionPlan, type SessionState, type Speed } from "./scheduler.ts";
+import { Scheduler, type SessionPlan, type SessionState, type Speed, sessionKey } from "./scheduler.ts";
 import { followCommand, noteVariables } from "./session-state.ts";
 
 /** The session event a capture record holds (read as text: capture records are JSON). */
@@ -60,8 +60,8 @@ export async function plansFromStream(
  * A session whose connect is before the records read (it began before the committed position) resumes in
  * the state it had there, when it was open there.
  */
-function resumeFrom(plan: SessionPlan, states: ReadonlyMap<number, SessionState>): void {
-  const state = states.get(plan.session);
+function resumeFrom(plan: SessionPlan, states: ReadonlyMap<string, SessionState>): void {
+  const state = states.get(sessionKey(plan));
   if (state) plan.resume = state;
 }
 
@@ -91,17 +91,18 @@ async function committedOffset(log: StreamLog, stream: string, group: string): P
 }
 
 /**
- * Each session's state after the records up to `until` (inclusive): the database it was in and the
- * statements it had prepared (as the PREPARE commands and their responses were captured) and not closed.
+ * Each session's state after the records up to `until` (inclusive), by sessionKey: the database it was
+ * in and the statements it had prepared (as the PREPARE commands and their responses were captured) and
+ * not closed.
  */
 export async function sessionStates(
   log: StreamLog,
   stream: string,
   until: number,
-): Promise<Map<number, SessionState>> {
-  const states = new Map<number, SessionState>();
-  const preparing = new Map<string, string>(); // session:seq -> SQL being prepared
-  const state = (session: number): SessionState => {
+): Promise<Map<string, SessionState>> {
+  const states = new Map<string, SessionState>();
+  const preparing = new Map<string, string>(); // session key:seq -> SQL being prepared
+  const state = (session: string): SessionState => {
     let st = states.get(session);
     if (!st) {
       st = { db: undefined, statements: new Map() };
@@ -116,21 +117,22 @@ export async function sessionStates(
       if (r.offset > until) return states;
       from = r.offset + 1;
       const e = eventOf(r.value);
-      if (e.type === "connect") states.set(e.session, { db: e.db, statements: new Map() });
-      else if (e.type === "close") states.delete(e.session);
+      const session = sessionKey(e);
+      if (e.type === "connect") states.set(session, { db: e.db, statements: new Map() });
+      else if (e.type === "close") states.delete(session);
       else if (e.type === "command") {
-        const st = state(e.session);
+        const st = state(session);
         if (e.kind === "init_db" && e.sql !== undefined) st.db = e.sql;
         else if (e.db !== undefined) st.db = e.db;
-        if (e.kind === "stmt_prepare" && e.sql !== undefined) preparing.set(`${e.session}:${e.seq}`, e.sql);
+        if (e.kind === "stmt_prepare" && e.sql !== undefined) preparing.set(`${session}:${e.seq}`, e.sql);
         if (e.kind === "stmt_close" && e.statementId !== undefined) st.statements.delete(e.statementId);
         noteVariables(st, e);
       } else if (e.type === "response") {
-        const key = `${e.session}:${e.seq}`;
+        const key = `${session}:${e.seq}`;
         const sql = preparing.get(key);
         preparing.delete(key);
         if (sql !== undefined && e.ok && e.statementId !== undefined)
-          state(e.session).statements.set(e.statementId, sql);
+          state(session).statements.set(e.statementId, sql);
       }
     }
   }
@@ -558,7 +560,7 @@ export async function followStream(
   // The sessions open at the committed position, for those of them that come (a session's first record
   // read is not its connect); taken out when they come.
   const states =
-    committed === undefined ? new Map<number, SessionState>() : await sessionStates(log, stream, committed);
+    committed === undefined ? new Map<string, SessionState>() : await sessionStates(log, stream, committed);
   const scheduler = new Scheduler(speed);
   const add = (records: readonly StoredTextRecord[]) => {
     for (const r of records) {
@@ -578,7 +580,7 @@ export async function followStream(
   const plans = scheduler.plans();
   for (const p of plans) {
     if (p.connect === undefined) resumeFrom(p, states);
-    states.delete(p.session);
+    states.delete(sessionKey(p));
   }
   skipJournalled(plans, journal.done);
   // Every journalled offset is among the records read now (the earlier run had read them).
@@ -602,7 +604,7 @@ export async function followStream(
   let play: ((plan: SessionPlan) => void) | undefined;
   scheduler.onSession = (plan, first) => {
     if (first.type !== "connect") resumeFrom(plan, states);
-    states.delete(plan.session);
+    states.delete(sessionKey(plan));
     if (play) play(plan);
     else pendingSessions.push(plan);
   };

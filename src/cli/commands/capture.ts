@@ -164,7 +164,7 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
         o.pcap ? "block" : "drop",
       )
     : undefined;
-  if (publisher) logger.info({ url: publisher.url }, "publishing session events");
+  if (publisher) logger.info({ url: publisher.url, run: publisher.run }, "publishing session events");
   // One write per batch instead of one per event (a write per event was a third of the CPU). stdout
   // is written synchronously on Linux (files, pipes, terminals), so a slow reader still slows the
   // decoding rather than filling memory; what is batched goes out as soon as the input waits.

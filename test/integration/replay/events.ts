@@ -37,8 +37,14 @@ export function connectEvent(session: number, ts: number, db: string): ConnectEv
   };
 }
 
-/** The counts of a query's answer: one result set, of one column. */
-const ONE_RESULT_SET = { affectedRows: 0, warnings: 0, resultSets: 1, columns: 1 };
+/** An OK answer of the source (a result set or an OK packet), `fields` saying what it held. */
+const answered = (
+  session: number,
+  seq: number,
+  ts: number,
+  latencyUs: number,
+  fields: Pick<ResponseEvent, "kind" | "affectedRows" | "resultSets" | "columns" | "rows">,
+): ResponseEvent => ({ type: "response", session, seq, ts, ok: true, warnings: 0, latencyUs, ...fields });
 
 /** The source's answer to command `seq` of `session`: a result set of `rows` rows, in `latencyUs`. */
 export function resultsetResponse(
@@ -48,15 +54,20 @@ export function resultsetResponse(
   rows = 1,
   latencyUs = 50,
 ): ResponseEvent {
-  return {
-    type: "response",
-    session,
-    seq,
-    ts,
+  return answered(session, seq, ts, latencyUs, {
     kind: "resultset",
-    ok: true,
-    ...ONE_RESULT_SET,
+    affectedRows: 0,
+    resultSets: 1,
+    columns: 1,
     rows,
-    latencyUs,
-  };
+  });
 }
+
+/** The source's answer to command `seq` of `session`: OK, `affectedRows` rows changed (1), in `latencyUs` (50). */
+export const okResponse = (
+  session: number,
+  seq: number,
+  ts: number,
+  { affectedRows = 1, latencyUs = 50 } = {},
+): ResponseEvent =>
+  answered(session, seq, ts, latencyUs, { kind: "ok", affectedRows, resultSets: 0, columns: 0, rows: 0 });

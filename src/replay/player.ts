@@ -369,6 +369,27 @@ export async function replaySessions(
       return;
     }
 
+    /**
+     * With a live feed: commands the target answered whose captured response is still to come, in order.
+     * Each is compared when its response is read (`answered`), those before it without one (the source
+     * answers a session's commands in order, so theirs are lost), and the rest at the session's end. They
+     * are among the commands the reading side holds waiting for a response: no more than those.
+     */
+    const awaited: { c: PlannedCommand; fp: string; example: string; answer: Answer }[] = [];
+    /** Compares the awaited commands up to `c` (with the source's answer for `c`), or all without one. */
+    const settle = (c: PlannedCommand | undefined) => {
+      for (let a = awaited.shift(); a; a = awaited.shift()) {
+        a.c.answered = undefined;
+        const source = a.c === c ? sourceAnswer(c) : undefined;
+        comparison.record(a.fp, a.example, source, a.answer, plan.session, a.c.command.seq);
+        if (a.c === c) return;
+      }
+    };
+    const awaitSource = (c: PlannedCommand, fp: string, example: string, answer: Answer) => {
+      awaited.push({ c, fp, example, answer });
+      c.answered = () => settle(c);
+    };
+
     await sleep(waitMs(plan.openUs, elapsedUs()));
     const waitStart = performance.now();
     if (await slots.acquire()) lagMs += performance.now() - waitStart;
@@ -558,7 +579,15 @@ export async function replaySessions(
             };
           }
           ran(cmd);
-          comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer, plan.session, cmd.seq);
+          const example = sql ?? cmd.kind;
+          // At the capture's edge the source's answer may not be read yet: compared once it comes.
+          if (live && c.response === undefined && !plan.closed && !live.ended)
+            awaitSource(c, fp, example, answer);
+          else {
+            // The answers come in order: those still awaited before this one will not come.
+            settle(undefined);
+            comparison.record(fp, example, sourceAnswer(c), answer, plan.session, cmd.seq);
+          }
         } finally {
           const written = doneWith(c);
           if (written) await written;
@@ -567,6 +596,8 @@ export async function replaySessions(
       }
       if (!quit) await conn.end();
     } finally {
+      // Nothing more comes for the session (closed, or the feed ended): no answer for those still awaited.
+      settle(undefined);
       sessionsOpen--;
       slots.release();
       // Could not connect: its commands are skipped (those still to come too), without a connection slot.

@@ -13,6 +13,11 @@ export interface PlannedCommand {
   plannedUs: number;
   /** The stream log offset of the command's record, when it came from the stream log. */
   offset?: number;
+  /**
+   * Called when the source's response is added after the command was played (a live replay reached the
+   * capture's edge: it waits for that response to compare the command).
+   */
+  answered?: (() => void) | undefined;
 }
 
 export interface SessionPlan {
@@ -164,6 +169,7 @@ export class Scheduler {
         if (planned) {
           planned.response = e;
           waiting?.delete(e.seq);
+          planned.answered?.();
         }
         break;
       }

@@ -112,3 +112,59 @@ test("--follow: sessions of two capture runs appending to one stream are apart, 
   );
   await log.close();
 });
+
+test("--follow: a command played before its captured response is read is compared with that response once it comes", async () => {
+  const db = sandbox.db();
+  await db.query("CREATE DATABASE edge");
+  await db.query("CREATE TABLE edge.t (v INT)");
+  const url = `file:${join(sandbox.dir(), "edge.db")}`;
+  const publisher = await EventPublisher.open(url, "capture", "block");
+  // The capture has written the command, not yet its response (the server is still answering it).
+  for (const e of [connectEvent(1, ts++, "edge"), query(1, 1, "INSERT INTO t VALUES (1)", "edge")])
+    publisher.publish(e);
+  await publisher.drain();
+  const log = await openStreamLog(url);
+  const run = await follow(log, "edge");
+  let report: Awaited<ReturnType<typeof run.end>> | undefined;
+  try {
+    // Played on the target (its record is committed only once the command is done), still unanswered
+    // in the log.
+    await run.committed("the INSERT played");
+    // The source refused it (the target did not); then the session goes on and ends.
+    const refused: SessionEvent = {
+      type: "response",
+      session: 1,
+      seq: 1,
+      ts: ts++,
+      kind: "error",
+      ok: false,
+      errno: 1062,
+      sqlState: "23000",
+      message: "Duplicate entry '1' for key 'PRIMARY'",
+      affectedRows: 0,
+      warnings: 0,
+      resultSets: 0,
+      columns: 0,
+      rows: 0,
+      latencyUs: 30,
+    };
+    for (const e of [
+      refused,
+      query(1, 2, "INSERT INTO t VALUES (2)", "edge"),
+      okResponse(1, 2, ts++),
+      close(1, 2),
+    ])
+      publisher.publish(e);
+    await publisher.drain();
+    await run.committed("the session played");
+  } finally {
+    await publisher.close();
+    report = await run.end();
+    await log.close();
+  }
+  const insert = report.summary.fingerprints.find((f) => f.fingerprint === "insert into t values(?+)");
+  assert.equal(insert?.count, 2);
+  // Both compared with the source's answers: the first one's error shows as a difference.
+  assert.deepEqual(insert?.errorDiffs, [{ source: 1062, target: 0, count: 1 }]);
+  assert.deepEqual(await db.query("SELECT v FROM edge.t ORDER BY v"), [{ v: 1 }, { v: 2 }]);
+});

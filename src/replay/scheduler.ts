@@ -69,6 +69,14 @@ export function sessionKey(e: { session: number; run?: string | undefined }): st
   return e.run === undefined ? String(e.session) : `${e.run}:${e.session}`;
 }
 
+/**
+ * Whether a session is played: not when its login failed in the capture (the server refused it, so it
+ * ran nothing). The same for a replay from a capture file, from the stream log, and following it live.
+ */
+export function replayable(plan: SessionPlan): boolean {
+  return plan.connect?.authError === undefined;
+}
+
 /** Commands the server never answers: nothing waits for their response. */
 const UNANSWERED = new Set(["stmt_close", "stmt_send_long_data", "quit"]);
 
@@ -188,7 +196,7 @@ export class Scheduler {
 
   /** The plans, sessions by start time, each session's commands by seq. */
   plans(): SessionPlan[] {
-    const out = [...this.allPlans()].filter((p) => p.connect?.authError === undefined);
+    const out = [...this.allPlans()].filter(replayable);
     for (const p of out) p.commands.sort((a, b) => a.command.seq - b.command.seq);
     return out.sort((a, b) => a.openUs - b.openUs || a.session - b.session);
   }

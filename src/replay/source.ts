@@ -3,7 +3,14 @@ import { decodePcapFile } from "../capture/pcap-file.ts";
 import type { Consumer, Producer, StoredTextRecord, StreamLog } from "../stream/index.ts";
 import { Batcher, type BatchOptions } from "./batch.ts";
 import type { LiveFeed } from "./player.ts";
-import { Scheduler, type SessionPlan, type SessionState, type Speed, sessionKey } from "./scheduler.ts";
+import {
+  replayable,
+  Scheduler,
+  type SessionPlan,
+  type SessionState,
+  type Speed,
+  sessionKey,
+} from "./scheduler.ts";
 import { followCommand, noteVariables } from "./session-state.ts";
 
 /** The session event a capture record holds (read as text: capture records are JSON). */
@@ -603,6 +610,8 @@ export async function followStream(
   const pendingSessions: SessionPlan[] = plans;
   let play: ((plan: SessionPlan) => void) | undefined;
   scheduler.onSession = (plan, first) => {
+    // A failed login's connect is its first event (the capture writes it once the server answered).
+    if (!replayable(plan)) return;
     if (first.type !== "connect") resumeFrom(plan, states);
     states.delete(sessionKey(plan));
     if (play) play(plan);

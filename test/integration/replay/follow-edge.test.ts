@@ -69,6 +69,32 @@ async function follow(log: StreamLog, group: string) {
   return { committed, end };
 }
 
+/**
+ * One capture run writing `parts` into the stream of `url` while a --follow replay plays it: the first
+ * part before the replay starts, each next one once the group has committed every record before it.
+ * Returns the replay's result and the log (open).
+ */
+async function followWriting(url: string, group: string, parts: SessionEvent[][]) {
+  const publisher = await EventPublisher.open(url, "capture", "block");
+  const write = async (events: SessionEvent[] = []) => {
+    for (const e of events) publisher.publish(e);
+    await publisher.drain();
+  };
+  await write(parts[0]);
+  const log = await openStreamLog(url);
+  const run = await follow(log, group);
+  try {
+    for (const [i, part] of parts.slice(1).entries()) {
+      await run.committed(`the records before part ${i + 1} played`);
+      await write(part);
+    }
+    await run.committed("every record played");
+  } finally {
+    await publisher.close();
+  }
+  return { result: await run.end(), log };
+}
+
 test("--follow: sessions of two capture runs appending to one stream are apart, though both number from 1", async () => {
   const db = sandbox.db();
   await db.query("CREATE DATABASE runs1");
@@ -117,54 +143,64 @@ test("--follow: a command played before its captured response is read is compare
   const db = sandbox.db();
   await db.query("CREATE DATABASE edge");
   await db.query("CREATE TABLE edge.t (v INT)");
-  const url = `file:${join(sandbox.dir(), "edge.db")}`;
-  const publisher = await EventPublisher.open(url, "capture", "block");
-  // The capture has written the command, not yet its response (the server is still answering it).
-  for (const e of [connectEvent(1, ts++, "edge"), query(1, 1, "INSERT INTO t VALUES (1)", "edge")])
-    publisher.publish(e);
-  await publisher.drain();
-  const log = await openStreamLog(url);
-  const run = await follow(log, "edge");
-  let report: Awaited<ReturnType<typeof run.end>> | undefined;
-  try {
-    // Played on the target (its record is committed only once the command is done), still unanswered
-    // in the log.
-    await run.committed("the INSERT played");
-    // The source refused it (the target did not); then the session goes on and ends.
-    const refused: SessionEvent = {
-      type: "response",
-      session: 1,
-      seq: 1,
-      ts: ts++,
-      kind: "error",
-      ok: false,
-      errno: 1062,
-      sqlState: "23000",
-      message: "Duplicate entry '1' for key 'PRIMARY'",
-      affectedRows: 0,
-      warnings: 0,
-      resultSets: 0,
-      columns: 0,
-      rows: 0,
-      latencyUs: 30,
-    };
-    for (const e of [
-      refused,
-      query(1, 2, "INSERT INTO t VALUES (2)", "edge"),
-      okResponse(1, 2, ts++),
-      close(1, 2),
-    ])
-      publisher.publish(e);
-    await publisher.drain();
-    await run.committed("the session played");
-  } finally {
-    await publisher.close();
-    report = await run.end();
-    await log.close();
-  }
-  const insert = report.summary.fingerprints.find((f) => f.fingerprint === "insert into t values(?+)");
+  // The source refused the first INSERT (the target will not).
+  const refused: SessionEvent = {
+    type: "response",
+    session: 1,
+    seq: 1,
+    ts: ts++,
+    kind: "error",
+    ok: false,
+    errno: 1062,
+    sqlState: "23000",
+    message: "Duplicate entry '1' for key 'PRIMARY'",
+    affectedRows: 0,
+    warnings: 0,
+    resultSets: 0,
+    columns: 0,
+    rows: 0,
+    latencyUs: 30,
+  };
+  const { result, log } = await followWriting(`file:${join(sandbox.dir(), "edge.db")}`, "edge", [
+    // The capture has written the command, not yet its response (the server is still answering it).
+    [connectEvent(1, ts++, "edge"), query(1, 1, "INSERT INTO t VALUES (1)", "edge")],
+    // Written once the INSERT was played on the target (its record is committed only once the command
+    // is done): its response, and the rest of the session.
+    [refused, query(1, 2, "INSERT INTO t VALUES (2)", "edge"), okResponse(1, 2, ts++), close(1, 2)],
+  ]);
+  await log.close();
+  const insert = result.summary.fingerprints.find((f) => f.fingerprint === "insert into t values(?+)");
   assert.equal(insert?.count, 2);
   // Both compared with the source's answers: the first one's error shows as a difference.
   assert.deepEqual(insert?.errorDiffs, [{ source: 1062, target: 0, count: 1 }]);
   assert.deepEqual(await db.query("SELECT v FROM edge.t ORDER BY v"), [{ v: 1 }, { v: 2 }]);
+});
+
+test("--follow: a session whose login failed in the capture is not played, as without --follow", async () => {
+  const db = sandbox.db();
+  await db.query("CREATE DATABASE logins");
+  await db.query("CREATE TABLE logins.t (v INT)");
+  const session = (s: number): SessionEvent[] => [
+    connectEvent(s, ts++, "logins"),
+    query(s, 1, `INSERT INTO t VALUES (${s})`, "logins"),
+    okResponse(s, 1, ts++),
+    close(s, 1),
+  ];
+  const refused = (s: number): SessionEvent[] => [
+    { ...connectEvent(s, ts++, "logins"), authError: { errno: 1045, sqlState: "28000", message: "denied" } },
+    { type: "close", session: s, ts: ts++, reason: "auth-failed", commands: 0 },
+  ];
+  // One of each in the log when the replay starts, one of each written while it follows.
+  const { result, log } = await followWriting(`file:${join(sandbox.dir(), "logins.db")}`, "logins", [
+    [...refused(1), ...session(2)],
+    [...refused(3), ...session(4)],
+  ]);
+  const read = await plansFromStream(log, "capture", "logins-again", "max");
+  await log.close();
+  assert.deepEqual(
+    read.plans.map((p) => p.session),
+    [2, 4],
+  );
+  assert.equal(result.summary.sessions, read.plans.length);
+  assert.deepEqual(await db.query("SELECT v FROM logins.t ORDER BY v"), [{ v: 2 }, { v: 4 }]);
 });

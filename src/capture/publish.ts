@@ -67,8 +67,13 @@ export class EventPublisher {
     return this.log.url;
   }
 
+  /** The event as this run publishes it: with the run's id (an event that has one keeps it). */
+  stamp(e: SessionEvent): SessionEvent {
+    return e.run === undefined ? { ...e, run: this.run } : e;
+  }
+
   publish(e: SessionEvent): void {
-    this.batch.push(eventRecord({ ...e, run: this.run }));
+    this.batch.push(eventRecord(this.stamp(e)));
     if (this.policy !== "drop") return;
     // Handed to the producer once per input chunk (when the capture waits for more), or every
     // DROP_BATCH records, rather than one append (a promise and a closure) per event. The producer

@@ -175,9 +175,11 @@ async function runCapture(o: CaptureOptions, cmd: Command): Promise<number> {
     else writer!.soon();
   };
   const out = (e: SessionEvent) => {
-    if (o.json) line(`${JSON.stringify(e)}\n`);
+    // Into a stream log an event carries the capture run's id; --json prints it as the log holds it.
+    const event = publisher ? publisher.stamp(e) : e;
+    if (o.json) line(`${JSON.stringify(event)}\n`);
     else if (print) line(`${formatEvent(e)}\n`);
-    publisher?.publish(e);
+    publisher?.publish(event);
   };
   const decoderOptions: CaptureDecoderOptions = {
     serverPorts: serverPorts(o),

@@ -188,3 +188,26 @@ test("forgetClosed: a closed session is let go (its plan and what waited for a r
   assert.deepEqual(s.held(), { sessions: 1, commands: 1, waiting: 0 });
   assert.equal(announced[0]?.commands[0]?.response?.rows, 1);
 });
+
+test("a session is its capture run and its number: runs that number sessions alike stay apart", () => {
+  const inRun = (run: string | undefined, e: SessionEvent): SessionEvent =>
+    run === undefined ? e : { ...e, run };
+  const session = (run: string | undefined, sql: string, at: number): SessionEvent[] =>
+    [connect(1, at), cmd(1, 1, at + 1, sql), resp(1, 1, at + 2, 1)].map((e) => inRun(run, e));
+  const plans = planSessions(
+    [
+      ...session("a", "SELECT 'a'", T0),
+      ...session("b", "SELECT 'b'", T0 + 10),
+      ...session(undefined, "SELECT 0", T0 + 20),
+    ],
+    "max",
+  );
+  assert.deepEqual(
+    plans.map((p) => [p.run, p.session, p.commands.map((c) => [c.command.sql, c.response?.rows])]),
+    [
+      ["a", 1, [["SELECT 'a'", 1]]],
+      ["b", 1, [["SELECT 'b'", 1]]],
+      [undefined, 1, [["SELECT 0", 1]]],
+    ],
+  );
+});

@@ -105,6 +105,7 @@ export interface ReplayStatus extends ComparisonTotals, BehindCapture {
  * closed, or the feed has `ended`.
  */
 export interface LiveFeed {
+  /** Nothing more comes: the reading has stopped and everything it read is in the plans. */
   readonly ended: boolean;
   changed(): Promise<void>;
   onSession(play: (plan: SessionPlan) => void): void;

@@ -594,6 +594,12 @@ export async function followStream(
   journal.forget(t.lastRead);
   scheduler.forgetClosed();
 
+  /** finish() was called: the reading stops. */
+  let stopping = false;
+  /**
+   * The reading has stopped: every record it read is added, so a response not in the plans by now does
+   * not come (the player compares a command waiting for one without it).
+   */
   let ended = false;
   let wake: (() => void) | undefined;
   let wakeup = new Promise<void>((r) => {
@@ -618,7 +624,7 @@ export async function followStream(
     else pendingSessions.push(plan);
   };
   const reading = (async () => {
-    while (!ended) {
+    while (!stopping) {
       const records = await consumer.readText({ max: 5000, waitMs: 200 });
       add(records);
       if (records.length > 0) notify();
@@ -641,8 +647,9 @@ export async function followStream(
     sessionsAtStart: plans.length,
     feed,
     async finish() {
-      ended = true;
+      stopping = true;
       await reading.catch(() => undefined);
+      ended = true;
       notify();
     },
     held: () => ({ ...scheduler.held(), announcing: pendingSessions.length }),

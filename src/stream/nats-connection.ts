@@ -3,13 +3,14 @@
  * link of src/stream/reconnect.ts (the same `?reconnect=` budget, backoff and diagnostics events as
  * RabbitMQ). Each reconnect is a new nats.js connection: what was sent on the old one and not
  * acknowledged is sent again by the adapter, in order, and nothing nats.js buffered for the old one is
- * sent behind it (which could put a later record before an earlier one). Pings every 10 s, two
- * unanswered, detect a silent network failure in 20-30 s (nats.js's default is 2 minutes each).
+ * sent behind it (which could put a later record before an earlier one). A ping every `?heartbeat=`
+ * (default 10 s), two unanswered, detects a silent network failure in two to three heartbeats
+ * (nats.js's default is 2 minutes each).
  */
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { type LinkDriver, ReconnectingLink } from "./reconnect.ts";
-import type { ReconnectPolicy } from "./url.ts";
+import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy } from "./url.ts";
 
 export interface NatsTarget {
   host: string;
@@ -17,6 +18,8 @@ export interface NatsTarget {
   username?: string;
   password?: string;
   connectionName?: string;
+  /** `?heartbeat=`: the ping interval. */
+  heartbeatMs?: number;
 }
 
 /** A live connection and its JetStream manager (which checked that JetStream is enabled). */
@@ -24,8 +27,6 @@ export interface NatsSession {
   nc: NatsConnection;
   jsm: JetStreamManager;
 }
-
-const PING_INTERVAL_MS = 10_000;
 
 export const STREAM_PREFIX = "sluice-";
 export const SUBJECT_PREFIX = "sluice.";
@@ -68,7 +69,7 @@ async function connectOnce(target: NatsTarget, timeoutMs: number): Promise<NatsS
     name: target.connectionName ?? "sluice stream log",
     timeout: timeoutMs,
     reconnect: false,
-    pingInterval: PING_INTERVAL_MS,
+    pingInterval: target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     maxPingOut: 2,
     ...(target.username === undefined ? {} : { user: target.username }),
     ...(target.password === undefined ? {} : { pass: target.password }),

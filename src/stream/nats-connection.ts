@@ -28,6 +28,9 @@ export interface NatsSession {
   jsm: JetStreamManager;
 }
 
+/** Unanswered pings after which nats.js takes the connection as lost. */
+const MAX_PINGS_OUT = 2;
+
 export const STREAM_PREFIX = "sluice-";
 export const SUBJECT_PREFIX = "sluice.";
 /** A Sluice stream name as a JetStream name part (JetStream stream names take no '.'): '.' -> `_d`, '_' -> `_u`. */
@@ -56,7 +59,19 @@ export class NatsLink extends ReconnectingLink<NatsSession> {
       connect: (timeoutMs) => connectOnce(target, timeoutMs),
       close: (s) => s.nc.close(),
       watch: (s, lost) => {
-        void s.nc.closed().then((err) => lost(err ?? undefined));
+        // nats.js closes without an error both when the server closed the connection and when its
+        // pings went unanswered (its status iterator says which, but only after the close is reported).
+        const heartbeatS = (target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS) / 1000;
+        void s.nc
+          .closed()
+          .then((err) =>
+            lost(
+              err ??
+                new Error(
+                  `the connection closed: the server closed it, or ${MAX_PINGS_OUT} pings (heartbeat ${heartbeatS}s) went unanswered`,
+                ),
+            ),
+          );
       },
     };
     return new NatsLink(url, target.host, target.port, driver, connectTimeoutMs, policy, session);
@@ -70,7 +85,7 @@ async function connectOnce(target: NatsTarget, timeoutMs: number): Promise<NatsS
     timeout: timeoutMs,
     reconnect: false,
     pingInterval: target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
-    maxPingOut: 2,
+    maxPingOut: MAX_PINGS_OUT,
     ...(target.username === undefined ? {} : { user: target.username }),
     ...(target.password === undefined ? {} : { pass: target.password }),
   });

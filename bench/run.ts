@@ -14,6 +14,7 @@ const registry: Record<string, () => Promise<{ default: BenchModule }>> = {
   "binlog-stream": () => import("./binlog-stream.ts"),
   cdc: () => import("./cdc.ts"),
   replay: () => import("./replay.ts"),
+  "replay-follow-memory": () => import("./replay-follow-memory.ts"),
 };
 
 const args = process.argv.slice(2);

@@ -88,6 +88,11 @@ export interface ReplayProgress extends IntervalFigures, BehindCapture {
 export interface ReplayStatus extends ComparisonTotals, BehindCapture {
   sessionsOpen: number;
   sessionsWaiting: number;
+  /**
+   * Sessions the player holds: started and not finished (open, waiting for a connection or for their
+   * time). A finished session is let go (with a live feed, its outcome too).
+   */
+  sessionsHeld: number;
   /** Scheduling lag: how far the latest command was sent after its planned time, ms. */
   lagMs: number;
   /** A live replay (--follow): the behind-capture figures apply. */
@@ -118,6 +123,7 @@ export interface SessionOutcome {
 
 export interface ReplayResult {
   summary: ReplaySummary;
+  /** By session; empty with a live feed (a run that never ends keeps nothing per session). */
   sessions: SessionOutcome[];
 }
 
@@ -210,9 +216,30 @@ export function memoBySql<T>(f: (sql: string) => T, max = 10_000): (sql: string)
   };
 }
 
+/** Played commands a session lets go of at once when it is behind (else when it has played all it has). */
+const LET_GO_RUN = 1024;
+
+/**
+ * With a live feed, a session lets go of the commands it played (its plan grows as long as the capture
+ * goes on): all of them once it has played everything it has, else when it played LET_GO_RUN and at
+ * least half of them (so that each command is moved at most once on average). `i` is the next command's
+ * index; returns it after the commands let go.
+ */
+function letGoPlayed(plan: SessionPlan, i: number): number {
+  const n = plan.commands.length;
+  if (i === 0 || (i < n && (i < LET_GO_RUN || i * 2 < n))) return i;
+  if (i >= n) plan.commands.length = 0;
+  else plan.commands.splice(0, i);
+  return 0;
+}
+
 /**
  * Plays session plans against the target: one connection per session, each session's commands in
  * order, sessions concurrently, at most `maxConnections` connections at once.
+ *
+ * With a live feed, which runs for ever, it keeps nothing per session once the session is done: the
+ * plan's commands are let go as they are played (letGoPlayed), no outcome is kept, and a finished
+ * session's task is dropped; the report and the metrics are aggregates (per fingerprint).
  */
 export async function replaySessions(
   plans: SessionPlan[],
@@ -239,6 +266,8 @@ export async function replaySessions(
   let lagMs = 0;
   let lastLagMs = 0;
   let sessionsOpen = 0;
+  /** The sessions started and not finished. */
+  const running = new Set<Promise<void>>();
   const outcomes: SessionOutcome[] = [];
   // Capture time (us since the epoch) of the newest command done, for a live replay's lag behind the capture.
   let newestDoneTs: number | undefined;
@@ -258,6 +287,7 @@ export async function replaySessions(
     ...comparison.totals(),
     sessionsOpen,
     sessionsWaiting: slots.waiting,
+    sessionsHeld: running.size,
     lagMs: lastLagMs,
     live: live !== undefined,
     ...(await behind()),
@@ -290,15 +320,29 @@ export async function replaySessions(
   const mapDb = (db: string | undefined) => (db === undefined ? undefined : (options.dbMap?.get(db) ?? db));
 
   const samples = new Map<string, { sql: string; db: string | undefined }>(); // SELECT fingerprint -> one sample
+  /**
+   * The session's commands, none sent: counted as filtered or skipped and done with; with a live feed as
+   * they come, until the session is closed.
+   */
+  async function passOver(plan: SessionPlan, why: "filtered" | "skipped"): Promise<void> {
+    for (let i = 0; ; i++) {
+      if (live) i = letGoPlayed(plan, i);
+      while (i >= plan.commands.length && !plan.closed && live && !live.ended) await live.changed();
+      const c = plan.commands[i];
+      if (!c) break;
+      comparison[why]++;
+      const written = doneWith(c);
+      if (written) await written;
+    }
+  }
   async function playSession(plan: SessionPlan): Promise<void> {
     const outcome: SessionOutcome = { session: plan.session, threadId: undefined, executed: [] };
-    outcomes.push(outcome);
+    // With a live feed nothing is kept per session (see replaySessions).
+    const ran = live ? () => undefined : (c: CommandEvent) => void outcome.executed.push(c);
+    if (!live) outcomes.push(outcome);
     const user = plan.connect?.user;
-    if (filters.users && (user === undefined || !filters.users.includes(user))) {
-      comparison.filtered += plan.commands.length;
-      for (const c of plan.commands) await doneWith(c);
-      return;
-    }
+    if (filters.users && (user === undefined || !filters.users.includes(user)))
+      return passOver(plan, "filtered");
     const statements = new Map<number, string>(); // captured statement id -> SQL
     const wanted = (c: CommandEvent): string | undefined | false => {
       const sql = c.kind === "stmt_execute" ? statements.get(c.statementId ?? -1) : c.sql;
@@ -319,7 +363,7 @@ export async function replaySessions(
         if (sql === false) comparison.filtered++;
         else {
           comparison.recordDry(fingerprintOf(c.command.kind, sql), sql ?? c.command.kind, sourceAnswer(c));
-          outcome.executed.push(c.command);
+          ran(c.command);
         }
       }
       return;
@@ -358,8 +402,6 @@ export async function replaySessions(
         });
       } catch (e) {
         outcome.connectError = (e as Error).message;
-        comparison.skipped += plan.commands.length;
-        for (const c of plan.commands) await doneWith(c);
         return;
       }
       outcome.threadId = conn.threadId ?? undefined;
@@ -389,6 +431,7 @@ export async function replaySessions(
       }
       let quit = false;
       for (let i = 0; ; i++) {
+        if (live) i = letGoPlayed(plan, i);
         while (i >= plan.commands.length && !plan.closed && live && !live.ended) await live.changed();
         const c = plan.commands[i];
         if (!c) break;
@@ -466,7 +509,7 @@ export async function replaySessions(
                   if (sql !== undefined) conn.unprepare(sql);
                   else await st.close();
                 }
-                outcome.executed.push(cmd);
+                ran(cmd);
                 continue;
               }
               case "change_user": {
@@ -491,12 +534,12 @@ export async function replaySessions(
               case "stmt_reset":
                 // The capture folds the long data into the next execution's parameters (as the server
                 // would use them), so the target gets it there; nothing is answered to compare.
-                outcome.executed.push(cmd);
+                ran(cmd);
                 continue;
               case "quit":
                 quit = true;
                 await conn.end();
-                outcome.executed.push(cmd);
+                ran(cmd);
                 continue;
               default:
                 comparison.skipped++;
@@ -514,7 +557,7 @@ export async function replaySessions(
               latencyUs: (performance.now() - t0) * 1000,
             };
           }
-          outcome.executed.push(cmd);
+          ran(cmd);
           comparison.record(fp, sql ?? cmd.kind, sourceAnswer(c), answer, plan.session, cmd.seq);
         } finally {
           const written = doneWith(c);
@@ -526,23 +569,28 @@ export async function replaySessions(
     } finally {
       sessionsOpen--;
       slots.release();
+      // Could not connect: its commands are skipped (those still to come too), without a connection slot.
+      if (outcome.connectError !== undefined) await passOver(plan, "skipped");
     }
   }
 
-  let sessionCount = plans.length;
+  let sessionCount = 0;
+  // The first session (in the order they started) that failed.
+  let failed: { index: number; reason: unknown } | undefined;
+  const startSession = (plan: SessionPlan) => {
+    const index = sessionCount++;
+    const task: Promise<void> = playSession(plan)
+      .catch((reason: unknown) => {
+        if (!failed || index < failed.index) failed = { index, reason };
+      })
+      .finally(() => running.delete(task));
+    running.add(task);
+  };
   try {
-    const tasks = plans.map((p) => playSession(p));
-    live?.onSession((p) => {
-      sessionCount++;
-      tasks.push(playSession(p));
-    });
+    for (const p of plans) startSession(p);
+    live?.onSession(startSession);
     if (live) await live.finished;
-    let results: PromiseSettledResult<void>[] = [];
-    for (let n = -1; n !== tasks.length; ) {
-      n = tasks.length;
-      results = await Promise.allSettled(tasks);
-    }
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    while (running.size > 0) await Promise.all(running);
     if (failed)
       throw new SluiceError(
         "REPLAY_FAILED",

@@ -54,34 +54,60 @@ export function plannedOffset(ts: number, firstTs: number, speed: Speed): number
   return Math.max(0, (ts - firstTs) / speed);
 }
 
+/** Commands the server never answers: nothing waits for their response. */
+const UNANSWERED = new Set(["stmt_close", "stmt_send_long_data", "quit"]);
+
 /**
  * Turns session events (in capture order) into one ordered command queue per session, each command
  * paired with the source's response and given a planned send time. Sessions come out in the order
  * they started; commands of a session in their captured order (by seq).
+ *
+ * A live replay (`forgetClosed`) has it let go of each session once it is closed in the capture (its
+ * player holds the plan), so that what it holds is bounded by the sessions open, not by the traffic seen.
  */
 export class Scheduler {
   private readonly sessions = new Map<number, SessionPlan>();
   /** Per session: seq -> the command waiting for its response (numbers as keys: no string made per event). */
   private readonly pending = new Map<number, Map<number, PlannedCommand>>();
   private firstTs: number | undefined;
+  private forgetting = false;
 
   /**
-   * Called when a session is seen for the first time, with that first event (live replay starts playing
-   * it then; a session whose first event is not its connect began before the records read).
+   * Called when a session is seen for the first time, with that first event once it is in the plan
+   * (live replay starts playing it then; a session whose first event is not its connect began before the
+   * records read).
    */
   onSession: ((plan: SessionPlan, first: SessionEvent) => void) | undefined;
 
   constructor(private readonly speed: Speed) {}
+
+  /**
+   * From now on a session's plan is dropped when its close is added (plans() no longer has it); the
+   * sessions closed already are dropped now.
+   */
+  forgetClosed(): void {
+    this.forgetting = true;
+    for (const [session, plan] of this.sessions) if (plan.closed) this.sessions.delete(session);
+  }
+
+  /** What it holds: the sessions' plans, their commands, and the commands waiting for a response. */
+  held(): { sessions: number; commands: number; waiting: number } {
+    let commands = 0;
+    for (const p of this.sessions.values()) commands += p.commands.length;
+    let waiting = 0;
+    for (const w of this.pending.values()) waiting += w.size;
+    return { sessions: this.sessions.size, commands, waiting };
+  }
 
   add(e: SessionEvent, offset?: number): void {
     if (e.type === "resync") return;
     if (this.firstTs === undefined) this.firstTs = e.ts;
     const at = plannedOffset(e.ts, this.firstTs, this.speed);
     let plan = this.sessions.get(e.session);
+    const first = !plan;
     if (!plan) {
       plan = { session: e.session, connect: undefined, openUs: at, commands: [], closed: false };
       this.sessions.set(e.session, plan);
-      this.onSession?.(plan, e);
     }
     switch (e.type) {
       case "connect":
@@ -91,6 +117,7 @@ export class Scheduler {
         const planned: PlannedCommand = { command: e, response: undefined, plannedUs: at };
         if (offset !== undefined) planned.offset = offset;
         plan.commands.push(planned);
+        if (UNANSWERED.has(e.kind)) break;
         let waiting = this.pending.get(e.session);
         if (!waiting) {
           waiting = new Map();
@@ -110,8 +137,12 @@ export class Scheduler {
       }
       case "close":
         plan.closed = true;
+        // Nothing more comes for it: no response either.
+        this.pending.delete(e.session);
+        if (this.forgetting) this.sessions.delete(e.session);
         break;
     }
+    if (first) this.onSession?.(plan, e);
   }
 
   /** The plans, sessions by start time, each session's commands by seq. */

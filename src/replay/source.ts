@@ -287,6 +287,7 @@ interface JournalPart {
  */
 export class ReplayJournal {
   private readonly batcher: Batcher<number>;
+  private readonly skippedAtOpen: number;
 
   private constructor(
     private readonly log: StreamLog,
@@ -295,13 +296,13 @@ export class ReplayJournal {
     private producer: Producer,
     /** The stream written to before `current`, while it holds offsets above the committed position. */
     private old: JournalPart | undefined,
-    /** Command offsets above the committed position that ran already. */
-    readonly done: ReadonlySet<number>,
+    private readonly ran: Set<number>,
     batch: BatchOptions,
     /** The durably committed position now. */
     private readonly committed: () => number,
     private readonly rotateAfter: number,
   ) {
+    this.skippedAtOpen = ran.size;
     // One record per batch: the offsets of its commands, comma-separated.
     this.batcher = new Batcher(batch, async (offsets) => {
       await this.producer.append([
@@ -353,6 +354,27 @@ export class ReplayJournal {
     const current = parts[0] ?? { name: names[0], records: 0, max: -1 };
     const producer = await log.producer(current.name);
     return new ReplayJournal(log, names, current, producer, parts[1], done, batch, committedNow, rotateAfter);
+  }
+
+  /**
+   * Command offsets above the committed position that an earlier run executed (see forget). They are all
+   * among the records in the log when the run starts, which are read before anything is played.
+   */
+  get done(): ReadonlySet<number> {
+    return this.ran;
+  }
+
+  /** How many commands the earlier runs executed above the committed position (as read at open). */
+  get skipped(): number {
+    return this.skippedAtOpen;
+  }
+
+  /**
+   * The records up to `offset` (inclusive) are read and their journalled commands taken out of the plans:
+   * their offsets are not needed any more.
+   */
+  forget(offset: number): void {
+    for (const o of this.ran) if (o <= offset) this.ran.delete(o);
   }
 
   /** The streams the journal has now (the one written to first). */
@@ -436,7 +458,7 @@ function progressOf(journal: ReplayJournal, tracker: CommitTracker, committer: C
   // After stop(): the session of a command completing waits for ever (the process exits).
   const halted = new Promise<never>(() => undefined);
   return {
-    skipped: journal.done.size,
+    skipped: journal.skipped,
     done(offset) {
       const recorded = journal.record(offset);
       const tracked = recorded ? recorded.then(() => tracker.done(offset)) : tracker.done(offset);
@@ -476,6 +498,7 @@ export async function streamProgress(
     Math.max(committed, tracker?.committedOffset ?? -1),
   );
   skipJournalled(read.plans, journal.done);
+  journal.forget(read.lastOffset);
   const offsets = read.plans.flatMap((p) =>
     p.commands.flatMap((c) => (c.offset === undefined ? [] : [c.offset])),
   );
@@ -488,11 +511,21 @@ export async function streamProgress(
  * journal and the committed position, `stop` for a signal), and it has sessions that keep coming.
  */
 export interface LiveStream extends StreamProgress {
-  /** The sessions of the records that were in the log at the start (resumed ones with their state). */
-  plans: SessionPlan[];
+  /**
+   * How many sessions the records in the log at the start have (resumed ones with their state): the feed
+   * announces them first.
+   */
+  sessionsAtStart: number;
   feed: LiveFeed;
   /** Stops reading; the sessions finish what they have. */
   finish(): Promise<void>;
+  /**
+   * What the reading side holds now: the plans of the sessions not closed yet in the capture (`sessions`),
+   * their `commands` (the player lets go of those it played) and those `waiting` for a response, and the
+   * sessions read but not yet handed to the player (`announcing`). A closed session is let go, so these
+   * are bounded by the sessions open, not by the traffic seen.
+   */
+  held(): { sessions: number; commands: number; waiting: number; announcing: number };
 }
 
 /**
@@ -501,6 +534,11 @@ export interface LiveStream extends StreamProgress {
  * before the committed position gets its state back (sessionStates), and the commands an earlier run
  * journalled are skipped (they are all in these records, which the earlier run had read). Commands are
  * journalled and committed as they are done, in batches (see ReplayJournal and CommitTracker).
+ *
+ * It runs for ever, so it keeps nothing of a finished session: every session, those read at the start
+ * too, goes to the player through the feed, the scheduler lets go of a session once it is closed in the
+ * capture (Scheduler.forgetClosed), and the journalled offsets are let go once the records at the start
+ * are read.
  */
 export async function followStream(
   log: StreamLog,
@@ -543,6 +581,9 @@ export async function followStream(
     states.delete(p.session);
   }
   skipJournalled(plans, journal.done);
+  // Every journalled offset is among the records read now (the earlier run had read them).
+  journal.forget(t.lastRead);
+  scheduler.forgetClosed();
 
   let ended = false;
   let wake: (() => void) | undefined;
@@ -556,7 +597,8 @@ export async function followStream(
     });
     w?.();
   };
-  const pendingSessions: SessionPlan[] = [];
+  // The sessions read at the start first, then those that come before the player takes them.
+  const pendingSessions: SessionPlan[] = plans;
   let play: ((plan: SessionPlan) => void) | undefined;
   scheduler.onSession = (plan, first) => {
     if (first.type !== "connect") resumeFrom(plan, states);
@@ -585,12 +627,13 @@ export async function followStream(
   const progress = progressOf(journal, tracker, consumer);
   return {
     ...progress,
-    plans,
+    sessionsAtStart: plans.length,
     feed,
     async finish() {
       ended = true;
       await reading.catch(() => undefined);
       notify();
     },
+    held: () => ({ ...scheduler.held(), announcing: pendingSessions.length }),
   };
 }

@@ -225,6 +225,8 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
             logger.info({ skipped: p.skipped }, `${p.skipped} commands ran before the restart`);
         };
         let plans: SessionPlan[];
+        /** With --follow: the sessions in the log at the start (the feed brings them). */
+        let sessionsAtStart: number | undefined;
         let closeLog: (() => Promise<void>) | undefined;
         let progress: StreamProgress | undefined;
         let live: LiveStream | undefined;
@@ -236,7 +238,9 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
           const stream = streamOf(o, log);
           const l = await followStream(log, stream, o.group, o.speed, batch);
           live = l;
-          plans = l.plans;
+          // The feed brings every session, those in the log now first (nothing is kept once played).
+          plans = [];
+          sessionsAtStart = l.sessionsAtStart;
           progress = l;
           skippedBefore(l);
           options.onDone = (c) => (c.offset === undefined ? undefined : l.done(c.offset));
@@ -285,9 +289,10 @@ lag, target latency quantiles; with --follow how far behind the capture). See do
             closeLog = closeOnSignal(log, p, (signal) => stopOnSignal(p, signal));
           }
         }
+        const sessions = sessionsAtStart ?? plans.length;
         logger.info(
-          { sessions: plans.length, target: redactUrl(o.target) },
-          `replaying ${plans.length} sessions on ${redactUrl(o.target)}`,
+          { sessions, target: redactUrl(o.target) },
+          `replaying ${sessions} sessions on ${redactUrl(o.target)}`,
         );
         try {
           const result = await replaySessions(plans, options, live?.feed);

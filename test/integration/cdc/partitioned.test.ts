@@ -59,7 +59,13 @@ test("the partitioner against a real server: ranges cut at GTIDs, every event co
   let counted = 0;
   for (const f of files) {
     const rows = await db.query<BinlogEventRow>(`SHOW BINLOG EVENTS IN ?`, [f]);
-    counted += rows.filter((r) => f !== file || Number(r.Pos) >= offset).length;
+    // Up to the head the partitioner was given: MariaDB may write a Binlog_checkpoint event after it
+    // (once the engine has made the previous file's transactions durable; late on a loaded machine).
+    counted += rows.filter(
+      (r) =>
+        (f !== file || Number(r.Pos) >= offset) &&
+        (f !== head!.File || Number(r.Pos) < Number(head!.Position)),
+    ).length;
   }
   assert.equal(
     ranges.reduce((a, r) => a + r.events, 0),

@@ -1,4 +1,4 @@
-import type { ConnectEvent, SessionEvent } from "../../../src/capture/events.ts";
+import type { ConnectEvent, ResponseEvent, SessionEvent } from "../../../src/capture/events.ts";
 import { decodePcapFile } from "../../../src/capture/pcap-file.ts";
 import { eventRecord } from "../../../src/capture/publish.ts";
 import type { StreamLog } from "../../../src/stream/index.ts";
@@ -34,5 +34,29 @@ export function connectEvent(session: number, ts: number, db: string): ConnectEv
     compressed: false,
     tls: false,
     midStream: false,
+  };
+}
+
+/** The counts of a query's answer: one result set, of one column. */
+const ONE_RESULT_SET = { affectedRows: 0, warnings: 0, resultSets: 1, columns: 1 };
+
+/** The source's answer to command `seq` of `session`: a result set of `rows` rows, in `latencyUs`. */
+export function resultsetResponse(
+  session: number,
+  seq: number,
+  ts: number,
+  rows = 1,
+  latencyUs = 50,
+): ResponseEvent {
+  return {
+    type: "response",
+    session,
+    seq,
+    ts,
+    kind: "resultset",
+    ok: true,
+    ...ONE_RESULT_SET,
+    rows,
+    latencyUs,
   };
 }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { SessionEvent } from "../../../src/capture/events.ts";
-import { DriftMeter, parseSpeed, planSessions, waitMs } from "../../../src/replay/scheduler.ts";
+import {
+  DriftMeter,
+  parseSpeed,
+  planSessions,
+  Scheduler,
+  type SessionPlan,
+  waitMs,
+} from "../../../src/replay/scheduler.ts";
 
 const T0 = 1_700_000_000_000_000;
 const connect = (session: number, ts: number): SessionEvent => ({
@@ -137,4 +144,47 @@ test("drift: actual minus planned, mean and max", () => {
   assert.deepEqual(d.summary(), { meanUs: 200, p99Us: 500, maxUs: 500 }, "p99 of two samples is the larger");
   assert.equal(waitMs(5000, 2000), 3);
   assert.equal(waitMs(1000, 2000), 0);
+});
+
+test("forgetClosed: a closed session is let go (its plan and what waited for a response), an open one kept", () => {
+  const s = new Scheduler("max");
+  const announced: SessionPlan[] = [];
+  s.onSession = (plan) => announced.push(plan);
+  s.add(connect(1, T0));
+  s.add(cmd(1, 1, T0 + 1, "SELECT 1"));
+  s.forgetClosed();
+  for (let n = 2; n <= 501; n++) {
+    s.add(connect(n, T0 + n * 10));
+    s.add(cmd(n, 1, T0 + n * 10 + 1, "SELECT 1"));
+    s.add(resp(n, 1, T0 + n * 10 + 2, 1));
+    // COM_STMT_CLOSE and COM_QUIT have no response: nothing waits for one.
+    s.add({
+      type: "command",
+      session: n,
+      seq: 2,
+      ts: T0 + n * 10 + 3,
+      kind: "stmt_close",
+      statementId: 1,
+      db: "shop",
+    });
+    s.add({ type: "command", session: n, seq: 3, ts: T0 + n * 10 + 4, kind: "quit", db: "shop" });
+    s.add({ type: "close", session: n, ts: T0 + n * 10 + 5, reason: "quit", commands: 3 });
+  }
+  // Session 1 alone: its plan and its command waiting for the response.
+  assert.deepEqual(s.held(), { sessions: 1, commands: 1, waiting: 1 });
+  assert.deepEqual(
+    s.plans().map((p) => p.session),
+    [1],
+  );
+  // Each session was announced with its connect in its plan, and the closed ones keep their commands.
+  assert.equal(announced.length, 501);
+  assert.ok(announced.every((p) => p.connect?.session === p.session));
+  assert.deepEqual(
+    announced[1]?.commands.map((c) => c.command.kind),
+    ["query", "stmt_close", "quit"],
+  );
+  assert.equal(announced[1]?.closed, true);
+  s.add(resp(1, 1, T0 + 9000, 1));
+  assert.deepEqual(s.held(), { sessions: 1, commands: 1, waiting: 0 });
+  assert.equal(announced[0]?.commands[0]?.response?.rows, 1);
 });

@@ -1,7 +1,7 @@
 /**
  * Memory of an endless `sluice replay --follow`: synthetic sessions (connect, COMMANDS queries with
  * their responses, quit, close) are appended to a SQLite stream log in batches while `sluice replay
- * --from file:LOG --follow --speed max` (its own process, from the sources) plays them on a sandboxed
+ * --from file:LOG --follow --speed max` (the compiled CLI, its own process) plays them on a sandboxed
  * MariaDB. Its resident set and V8 heap are read from its own `--metrics-port` (prom-client's process
  * and heap gauges) every SAMPLE_MS. The heap figure per quarter of the run is its lowest sample there,
  * which approaches what survives garbage collection (what the run retains) rather than garbage not yet
@@ -16,6 +16,7 @@ import { startMariadb } from "../src/sandbox/index.ts";
 import { openStreamLog, type StreamLog } from "../src/stream/index.ts";
 import { type Run, startCli } from "../test/integration/replay/cli-run.ts";
 import { connectEvent, resultsetResponse } from "../test/integration/replay/events.ts";
+import { compiledCli } from "./compile-cli.ts";
 import type { BenchModule } from "./types.ts";
 
 const COMMANDS = 10;
@@ -85,6 +86,8 @@ export interface FollowMemory {
 
 /** Runs one measurement: `sessions` sessions appended while `replay --follow` plays them. */
 export async function followMemory(sessions: number): Promise<FollowMemory> {
+  const cli = compiledCli("replay-follow");
+  if (!cli) throw new Error("the CLI does not build (npm run build shows why)");
   const dir = mkdtempSync(join(tmpdir(), "sluice-bench-follow-"));
   const db = await startMariadb({ name: "bench-follow-memory" });
   const url = `file:${join(dir, "log.db")}`;
@@ -95,7 +98,7 @@ export async function followMemory(sessions: number): Promise<FollowMemory> {
     await db.query("CREATE DATABASE IF NOT EXISTS bench");
     const producer = await log.producer("capture");
     const args = `--metrics-port 0 replay --group ${group} --follow --speed max --progress-interval 0 --json`;
-    run = startCli([...args.split(" "), "--from", url, "--target", db.url]);
+    run = startCli([...args.split(" "), "--from", url, "--target", db.url], { cli });
     const { child } = run;
     const stderr = run.stderr;
     let port: string | undefined;
@@ -177,7 +180,7 @@ const bench: BenchModule = {
     console.error(JSON.stringify({ ...m, samples: m.samples.length }));
     const row = (label: string, x: { heapMin: number; rssMax: number }) =>
       `| ${label} | ${mib(x.heapMin)} | ${mib(x.rssMax)} |`;
-    const markdown = `${sessions.toLocaleString("en-US")} synthetic sessions (connect, ${COMMANDS} \`SELECT\`s with their responses, quit, close) appended to a SQLite stream log (\`file:\`) in batches of ${BATCH_SESSIONS} sessions, each batch once the replay is less than one batch behind, while \`sluice --metrics-port 0 replay --from file:LOG --follow --speed max --target URL\` (from the sources, its own process) plays them on a sandboxed MariaDB; ${commands.toLocaleString("en-US")} commands compared in ${m.seconds.toFixed(1)} s. Resident set and V8 heap used from its \`/metrics\` every ${SAMPLE_MS} ms (${m.samples.length} samples); heap is the lowest sample in each part of the run (close to what outlives garbage collection), RSS the highest. Load average when the run began: ${load.toFixed(1)}.
+    const markdown = `${sessions.toLocaleString("en-US")} synthetic sessions (connect, ${COMMANDS} \`SELECT\`s with their responses, quit, close) appended to a SQLite stream log (\`file:\`) in batches of ${BATCH_SESSIONS} sessions, each batch once the replay is less than one batch behind, while \`sluice --metrics-port 0 replay --from file:LOG --follow --speed max --target URL\` (the compiled CLI, its own process) plays them on a sandboxed MariaDB; ${commands.toLocaleString("en-US")} commands compared in ${m.seconds.toFixed(1)} s. Resident set and V8 heap used from its \`/metrics\` every ${SAMPLE_MS} ms (${m.samples.length} samples); heap is the lowest sample in each part of the run (close to what outlives garbage collection), RSS the highest. Load average when the run began: ${load.toFixed(1)}.
 
 | sessions appended | heap used (MiB, lowest) | RSS (MiB, highest) |
 |---|---|---|

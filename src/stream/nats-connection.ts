@@ -3,13 +3,14 @@
  * link of src/stream/reconnect.ts (the same `?reconnect=` budget, backoff and diagnostics events as
  * RabbitMQ). Each reconnect is a new nats.js connection: what was sent on the old one and not
  * acknowledged is sent again by the adapter, in order, and nothing nats.js buffered for the old one is
- * sent behind it (which could put a later record before an earlier one). Pings every 10 s, two
- * unanswered, detect a silent network failure in 20-30 s (nats.js's default is 2 minutes each).
+ * sent behind it (which could put a later record before an earlier one). A ping every `?heartbeat=`
+ * (default 10 s), two unanswered, detects a silent network failure in two to three heartbeats
+ * (nats.js's default is 2 minutes each).
  */
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { type LinkDriver, ReconnectingLink } from "./reconnect.ts";
-import type { ReconnectPolicy } from "./url.ts";
+import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy } from "./url.ts";
 
 export interface NatsTarget {
   host: string;
@@ -17,6 +18,8 @@ export interface NatsTarget {
   username?: string;
   password?: string;
   connectionName?: string;
+  /** `?heartbeat=`: the ping interval. */
+  heartbeatMs?: number;
 }
 
 /** A live connection and its JetStream manager (which checked that JetStream is enabled). */
@@ -25,7 +28,8 @@ export interface NatsSession {
   jsm: JetStreamManager;
 }
 
-const PING_INTERVAL_MS = 10_000;
+/** Unanswered pings after which nats.js takes the connection as lost. */
+const MAX_PINGS_OUT = 2;
 
 export const STREAM_PREFIX = "sluice-";
 export const SUBJECT_PREFIX = "sluice.";
@@ -55,7 +59,19 @@ export class NatsLink extends ReconnectingLink<NatsSession> {
       connect: (timeoutMs) => connectOnce(target, timeoutMs),
       close: (s) => s.nc.close(),
       watch: (s, lost) => {
-        void s.nc.closed().then((err) => lost(err ?? undefined));
+        // nats.js closes without an error both when the server closed the connection and when its
+        // pings went unanswered (its status iterator says which, but only after the close is reported).
+        const heartbeatS = (target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS) / 1000;
+        void s.nc
+          .closed()
+          .then((err) =>
+            lost(
+              err ??
+                new Error(
+                  `the connection closed: the server closed it, or ${MAX_PINGS_OUT} pings (heartbeat ${heartbeatS}s) went unanswered`,
+                ),
+            ),
+          );
       },
     };
     return new NatsLink(url, target.host, target.port, driver, connectTimeoutMs, policy, session);
@@ -68,8 +84,8 @@ async function connectOnce(target: NatsTarget, timeoutMs: number): Promise<NatsS
     name: target.connectionName ?? "sluice stream log",
     timeout: timeoutMs,
     reconnect: false,
-    pingInterval: PING_INTERVAL_MS,
-    maxPingOut: 2,
+    pingInterval: target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    maxPingOut: MAX_PINGS_OUT,
     ...(target.username === undefined ? {} : { user: target.username }),
     ...(target.password === undefined ? {} : { pass: target.password }),
   });

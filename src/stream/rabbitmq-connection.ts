@@ -8,7 +8,7 @@ import amqp from "amqplib";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
 import { type LinkDriver, ReconnectingLink } from "./reconnect.ts";
-import type { ReconnectPolicy } from "./url.ts";
+import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy } from "./url.ts";
 
 export { closedError } from "./reconnect.ts";
 
@@ -21,6 +21,8 @@ export interface RabbitTarget {
   password: string;
   vhost: string;
   connectionName?: string;
+  /** `?heartbeat=`; AMQP counts it in whole seconds, so it is rounded up (at least 1 s). */
+  heartbeatMs?: number;
 }
 
 /** The RabbitMQ connection: a ReconnectingLink over amqplib (src/stream/reconnect.ts). */
@@ -108,7 +110,9 @@ function connectOnce(target: RabbitTarget, timeoutMs: number): Promise<ChannelMo
       username: target.username,
       password: target.password,
       vhost: target.vhost,
-      heartbeat: 10,
+      // Two heartbeats without a frame from the broker and amqplib drops the connection: how a silent
+      // network failure (no FIN, no reset) is noticed.
+      heartbeat: Math.max(1, Math.ceil((target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS) / 1000)),
     },
     {
       timeout: timeoutMs,

@@ -26,6 +26,11 @@ const FIRST_READ_LINGER_MS = 20;
 const FIRST_READ_LINGER_MAX_MS = 500;
 /** Producers whose highest sequence a reader remembers (one per producer instance it has read from). */
 const MAX_PRODUCERS_REMEMBERED = 1024;
+/**
+ * Seconds taken off the time a latest reader attached, when it subscribes again from then after a lost
+ * connection: the broker compares it with its own clock (see StreamQueueReader.attachedAt).
+ */
+const ATTACH_CLOCK_MARGIN_S = 2;
 /** Subscribing again after the connection dropped during the subscribe itself. */
 const MAX_SUBSCRIBE_ATTEMPTS = 5;
 
@@ -52,6 +57,13 @@ export class StreamQueueReader implements RecordReader {
   /** The offset of the next record to hand out, once known; records below it are skipped. */
   private expected: number | undefined;
   private readonly start: "first" | "next" | number;
+  /**
+   * When a subscription at "next" (latest) was first accepted by the broker, in unix seconds: after a
+   * lost connection, a reader that has handed out nothing yet subscribes again from there (the broker
+   * starts at the first chunk written then or later), not at "next" again, which would skip what was
+   * appended while it was away.
+   */
+  private attachedAt: number | undefined;
   private fresh = true;
   private wake: (() => void) | undefined;
   private fatal: SluiceError | undefined;
@@ -109,8 +121,12 @@ export class StreamQueueReader implements RecordReader {
     ch.on("close", () => setImmediate(() => this.channelClosed(sub)));
     try {
       await ch.prefetch(Math.max(1, this.prefetch));
-      // Subscribing again after a reconnect: at the offset after the last record handed out.
-      const at = this.expected ?? this.start;
+      // Subscribing again after a reconnect: at the offset after the last record handed out, else (a
+      // latest reader that got nothing yet) from the time it first attached.
+      const since = this.start === "next" ? this.attachedAt : undefined;
+      const at = this.expected ?? (since === undefined ? this.start : { "!": "timestamp", value: since });
+      // The broker's clock decides: a margin for a client clock a little ahead of it.
+      const attaching = Math.floor(Date.now() / 1000) - ATTACH_CLOCK_MARGIN_S;
       this.buffered = [];
       this.sub = sub;
       this.fresh = true;
@@ -131,6 +147,7 @@ export class StreamQueueReader implements RecordReader {
         },
         { noAck: false, arguments: { [OFFSET_HEADER]: at } },
       );
+      this.attachedAt ??= attaching;
     } catch (e) {
       if (this.sub === sub) this.sub = undefined;
       await closeAmqp(ch);

@@ -9,15 +9,24 @@
  * with the STREAM_BROKER_LOST error that names the server, for how long and what to do. (ioredis itself
  * would leave the re-sent commands of a connection that never came back pending forever, so every
  * call goes through `run`, which races it against that failure.)
+ *
+ * Redis has no heartbeats, and TCP keepalive notices nothing while the TCP connection itself stays up
+ * (a firewall or NAT that dropped its state, a hung server, a host gone without a reset): a command
+ * would wait for its reply forever. So every connection checks its own liveness, every quarter of
+ * `?heartbeat=` (default 10 s): while commands are outstanding and no reply byte has arrived for
+ * longer than the longest of their expected waits (a blocked XREAD's BLOCK time, a WAIT's timeout,
+ * else nothing) plus a heartbeat, the connection is taken as lost and its socket destroyed, so the
+ * reconnect and re-send above run; a connection with nothing outstanding for a heartbeat sends a PING,
+ * so an idle one is checked too.
  */
 import { Redis } from "ioredis";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
-import type { ReconnectPolicy, RedisStreamTarget } from "./url.ts";
+import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy, type RedisStreamTarget } from "./url.ts";
 
 export type RedisTarget = Pick<
   RedisStreamTarget,
-  "host" | "port" | "username" | "password" | "db" | "tls" | "connectionName"
+  "host" | "port" | "username" | "password" | "db" | "tls" | "connectionName" | "heartbeatMs"
 >;
 
 const SYSTEM = "Redis";
@@ -36,6 +45,14 @@ export class RedisConnection {
   private finish!: (e: SluiceError) => void;
   /** Records sent and not yet acknowledged (set by the backend; reported in events). */
   unconfirmed: () => number = () => 0;
+  /** How often the connection proves it is alive (`?heartbeat=`). */
+  readonly heartbeatMs: number;
+  /** The commands given to `run` and not settled, each with how long its reply may take by itself. */
+  private readonly outstanding = new Set<{ expectMs: number }>();
+  /** Since when nothing was heard from the server while something was owed (or the last idle PING was due). */
+  private quietSince = Date.now();
+  private lastTick = Date.now();
+  private readonly liveness: NodeJS.Timeout;
 
   private constructor(
     readonly url: string,
@@ -46,6 +63,7 @@ export class RedisConnection {
     private readonly reports: boolean,
   ) {
     this.broker = `${target.host}:${target.port}`;
+    this.heartbeatMs = target.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.finished = new Promise<never>((_, reject) => {
       this.finish = reject;
     });
@@ -72,6 +90,15 @@ export class RedisConnection {
     });
     this.client.on("close", () => this.onClose());
     this.client.on("ready", () => this.onReady());
+    // Every byte from the server (replies, TLS records) proves the connection alive.
+    this.client.on("connect", () => {
+      this.client.stream.on("data", () => {
+        this.quietSince = Date.now();
+      });
+    });
+    const tickMs = Math.max(25, Math.round(this.heartbeatMs / 4));
+    this.liveness = setInterval(() => this.checkAlive(tickMs), tickMs);
+    this.liveness.unref();
   }
 
   /** The first connection is not retried: a wrong URL or an absent server is reported at once. */
@@ -112,8 +139,12 @@ export class RedisConnection {
     return this.failure;
   }
 
-  /** A command's result, or the connection's failure when the server stays away past the budget. */
-  run<T>(command: Promise<T>): Promise<T> {
+  /**
+   * A command's result, or the connection's failure when the server stays away past the budget.
+   * `expectMs`: how long the server may take to answer by itself (a blocking command's timeout), on
+   * top of which the liveness check allows a heartbeat.
+   */
+  run<T>(command: Promise<T>, expectMs = 0): Promise<T> {
     if (this.failure) {
       command.catch(() => {});
       return Promise.reject(this.failure);
@@ -122,12 +153,55 @@ export class RedisConnection {
       command.catch(() => {});
       return Promise.reject(closedError(this.url));
     }
+    // Nothing was owed before: the silence that counts starts now.
+    if (this.outstanding.size === 0) this.quietSince = Date.now();
+    const entry = { expectMs };
+    this.outstanding.add(entry);
+    const settled = () => {
+      this.outstanding.delete(entry);
+    };
+    command.then(settled, settled);
     return Promise.race([command, this.finished]);
+  }
+
+  /**
+   * The liveness check (every quarter heartbeat): a connection that owes replies and has heard
+   * nothing for longer than their expected wait plus a heartbeat is lost; an idle one is PINGed.
+   */
+  private checkAlive(tickMs: number): void {
+    const now = Date.now();
+    // A tick that comes late (the event loop was busy) may run before replies already received are
+    // read: judge at the next one.
+    const late = now - this.lastTick > 2 * tickMs;
+    this.lastTick = now;
+    if (this.closing || this.failure) {
+      clearInterval(this.liveness);
+      return;
+    }
+    if (this.client.status !== "ready") {
+      this.quietSince = now;
+      return;
+    }
+    const quietMs = now - this.quietSince;
+    if (this.outstanding.size === 0) {
+      if (quietMs >= this.heartbeatMs) this.run(this.client.ping()).catch(() => {});
+      return;
+    }
+    let expectMs = 0;
+    for (const c of this.outstanding) expectMs = Math.max(expectMs, c.expectMs);
+    if (late || quietMs <= expectMs + this.heartbeatMs) return;
+    this.lastError = new Error(
+      `no reply from Redis for ${(quietMs / 1000).toFixed(1)}s (heartbeat ${this.heartbeatMs / 1000}s): the connection went silent`,
+    );
+    // The 'close' that follows reports the loss (with this reason) and reconnects, re-sending what is owed.
+    this.quietSince = now;
+    this.client.stream.destroy();
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.liveness);
     this.finish(closedError(this.url));
     if (this.failure) return;
     // A reader's connection may be blocked in XREAD, and QUIT would wait behind it: close it at once.
@@ -223,6 +297,7 @@ export class RedisConnection {
         ...(this.lastError === undefined ? {} : { cause: this.lastError }),
       },
     );
+    clearInterval(this.liveness);
     this.finish(this.failure);
   }
 }

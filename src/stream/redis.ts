@@ -206,6 +206,7 @@ export class RedisBackend implements StreamBackend {
       db: target.db,
       tls: target.tls,
       ...(target.connectionName ? { connectionName: target.connectionName } : {}),
+      ...(target.heartbeatMs ? { heartbeatMs: target.heartbeatMs } : {}),
     };
     const connection = await RedisConnection.open(url, connTarget, connectTimeoutMs, policy);
     let durability: RedisDurability;
@@ -257,7 +258,9 @@ export class RedisBackend implements StreamBackend {
   private async waitReplicas(what: string, context: Record<string, unknown>): Promise<void> {
     const wait = this.target.wait;
     if (!wait) return;
-    const got = Number(await this.run(this.client.wait(wait.replicas, wait.timeoutMs)));
+    const got = Number(
+      await this.connection.run(this.client.wait(wait.replicas, wait.timeoutMs), wait.timeoutMs),
+    );
     if (got < wait.replicas)
       throw new SluiceError(
         "STREAM_APPEND_FAILED",
@@ -384,7 +387,11 @@ export class RedisBackend implements StreamBackend {
     return entries.map(toRecord);
   }
 
-  /** Waits up to waitMs on `conn` (a reader's own connection) for records from offset `from`. */
+  /**
+   * Waits up to waitMs on `conn` (a reader's own connection) for records from offset `from`. Each
+   * XREAD blocks for at most a heartbeat, so a silent connection is noticed within about two of them
+   * however long the wait (redis-connection.ts).
+   */
   async readBlocking(
     conn: RedisConnection,
     stream: string,
@@ -393,18 +400,16 @@ export class RedisBackend implements StreamBackend {
     waitMs: number,
   ): Promise<StoredRecord[]> {
     const after = from === 0 ? "0-0" : `1-${from - 1}`;
-    const reply = (await conn.run(
-      conn.client.xreadBuffer(
-        "COUNT",
-        max,
-        "BLOCK",
-        Math.max(1, Math.ceil(waitMs)),
-        "STREAMS",
-        this.key(stream, "log"),
-        after,
-      ),
-    )) as unknown as [Buffer, Entry[]][] | null;
-    return (reply?.[0]?.[1] ?? []).map(toRecord);
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const block = Math.max(1, Math.ceil(Math.min(deadline - Date.now(), conn.heartbeatMs)));
+      const reply = (await conn.run(
+        conn.client.xreadBuffer("COUNT", max, "BLOCK", block, "STREAMS", this.key(stream, "log"), after),
+        block,
+      )) as unknown as [Buffer, Entry[]][] | null;
+      const recs = (reply?.[0]?.[1] ?? []).map(toRecord);
+      if (recs.length > 0 || Date.now() >= deadline) return recs;
+    }
   }
 
   lostWhileReading(e: unknown, stream: string, nextOffset: number): SluiceError {

@@ -16,6 +16,8 @@ export type StreamTarget =
       reconnect?: Partial<ReconnectPolicy>;
       /** The client-provided connection name the broker shows (`?name=`). */
       connectionName?: string;
+      /** `?heartbeat=`: the AMQP heartbeat (whole seconds, rounded up); absent = DEFAULT_HEARTBEAT_MS. */
+      heartbeatMs?: number;
     }
   | {
       kind: "nats";
@@ -29,6 +31,8 @@ export type StreamTarget =
       reconnect?: Partial<ReconnectPolicy>;
       /** The client name the server shows in its connection list (`?name=`). */
       connectionName?: string;
+      /** `?heartbeat=`: the ping interval (two unanswered = lost); absent = DEFAULT_HEARTBEAT_MS. */
+      heartbeatMs?: number;
     }
   | RedisStreamTarget;
 
@@ -48,6 +52,8 @@ export interface RedisStreamTarget {
   reconnect?: Partial<ReconnectPolicy>;
   /** The client name the server shows in CLIENT LIST (`?name=`). */
   connectionName?: string;
+  /** `?heartbeat=`: the liveness check of every connection (redis-connection.ts); absent = DEFAULT_HEARTBEAT_MS. */
+  heartbeatMs?: number;
   /** `?wait=N`: after each append and commit, WAIT for N replicas, up to `timeoutMs` (`?wait_timeout=`). */
   wait?: { replicas: number; timeoutMs: number };
 }
@@ -62,6 +68,13 @@ export interface ReconnectPolicy {
 }
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { budgetMs: 60_000, minDelayMs: 500, maxDelayMs: 10_000 };
+
+/**
+ * How often a broker connection proves it is alive (`?heartbeat=`): the AMQP heartbeat, the NATS ping
+ * interval, the Redis liveness check. A silent network failure (no FIN, no reset) is noticed after
+ * about two of them; see docs/stream-log.md.
+ */
+export const DEFAULT_HEARTBEAT_MS = 10_000;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -95,12 +108,14 @@ export function checkStreamName(name: string, url: string): string {
  *   would be for plain AMQP), the vhost comes from `?vhost=` (default `/`). Without a password in the
  *   URL, SLUICE_AMQP_PASSWORD is used. After a lost connection the adapter reconnects:
  *   `?reconnect=60s` is how long it keeps trying (`0` = fail at once), `?backoff_min=500ms` and
- *   `?backoff_max=10s` bound the wait between attempts; `?name=` is the connection name the broker shows.
+ *   `?backoff_max=10s` bound the wait between attempts; `?heartbeat=10s` is how often the connection
+ *   proves it is alive (a silent network failure is noticed after about two); `?name=` is the
+ *   connection name the broker shows.
  * - `nats://[user[:pass]@]host[:4222]/STREAM`: NATS JetStream; the path is the stream name. A user
  *   without a password in the URL takes SLUICE_NATS_PASSWORD; no user = no authentication. The same
- *   `?reconnect=`, `?backoff_min=`, `?backoff_max=` and `?name=` as amqp URLs.
+ *   `?reconnect=`, `?backoff_min=`, `?backoff_max=`, `?heartbeat=` and `?name=` as amqp URLs.
  * - `redis://[user:pass@]host:port/STREAM` (`rediss://` for TLS): Redis Streams; `?db=`, `?prefix=`,
- *   `?wait=N&wait_timeout=1s` and the reconnect options above (parseRedisUrl).
+ *   `?wait=N&wait_timeout=1s` and the reconnect and heartbeat options above (parseRedisUrl).
  */
 export function parseStreamUrl(url: string, env: NodeJS.ProcessEnv = process.env): StreamTarget {
   const shown = redactUrl(url);
@@ -189,12 +204,19 @@ export function reconnectPolicy(fromUrl: Partial<ReconnectPolicy> | undefined): 
   return policy;
 }
 
-/** The options every broker URL takes: `?reconnect=`, `?backoff_min=`, `?backoff_max=`, `?name=`. */
-function brokerOptions(
-  u: URL,
-  bad: (why: string) => SluiceError,
-): { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } {
-  const out: { reconnect?: Partial<ReconnectPolicy>; connectionName?: string } = {};
+/** What every broker URL may set. */
+interface BrokerOptions {
+  reconnect?: Partial<ReconnectPolicy>;
+  connectionName?: string;
+  heartbeatMs?: number;
+}
+
+/**
+ * The options every broker URL takes: `?reconnect=`, `?backoff_min=`, `?backoff_max=`, `?heartbeat=`,
+ * `?name=`.
+ */
+function brokerOptions(u: URL, bad: (why: string) => SluiceError): BrokerOptions {
+  const out: BrokerOptions = {};
   const reconnect: Partial<ReconnectPolicy> = {};
   for (const [param, field] of [
     ["reconnect", "budgetMs"],
@@ -210,6 +232,13 @@ function brokerOptions(
   if ((reconnect.minDelayMs ?? 1) <= 0 || (reconnect.maxDelayMs ?? 1) <= 0)
     throw bad("backoff_min and backoff_max must be above 0");
   if (Object.keys(reconnect).length > 0) out.reconnect = reconnect;
+  const heartbeat = u.searchParams.get("heartbeat");
+  if (heartbeat !== null) {
+    const ms = parseMs(heartbeat);
+    if (ms === undefined || ms <= 0)
+      throw bad(`heartbeat=${heartbeat} (expected a duration above 0, such as 500ms, 10s or 1m)`);
+    out.heartbeatMs = ms;
+  }
   const name = u.searchParams.get("name");
   if (name) out.connectionName = name;
   return out;

@@ -11,6 +11,11 @@ export interface TcpRelay {
   cut: () => void;
   /** Drops every connection and refuses new ones (reset at once) until `restore`: a server gone from the network. */
   down: () => void;
+  /**
+   * Refuses new connections (reset at once) until `restore`, leaving the open ones as they are: after
+   * `mute`, a server gone from the network without a word (no FIN, no reset on what was open).
+   */
+  refuse: () => void;
   restore: () => void;
   /**
    * From now on, discards what the server sends on the open connections (what the client sends still
@@ -80,6 +85,9 @@ export async function relay(
     down: () => {
       refusing = true;
       cut();
+    },
+    refuse: () => {
+      refusing = true;
     },
     restore: () => {
       refusing = false;

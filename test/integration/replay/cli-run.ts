@@ -2,12 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StreamLog } from "../../../src/stream/index.ts";
+import { waitFor } from "../wait.ts";
 
 /** The repository root, where bin/sluice.js is. */
 export const root = fileURLToPath(new URL("../../..", import.meta.url));
 /** A pcap of test/fixtures/pcap. */
 export const fixture = (name: string) => join(root, "test/fixtures/pcap", name);
-const env = { ...process.env, SLUICE_FROM_SOURCE: "1" };
+const fromSource = { ...process.env, SLUICE_FROM_SOURCE: "1" };
 
 export interface Done {
   status: number | null;
@@ -22,9 +23,13 @@ export interface Run {
   done: Promise<Done>;
 }
 
-/** Starts `sluice ARGS` (from the sources) in its own process; `done` resolves when it has closed. */
-export function startCli(args: string[]): Run {
-  const child = spawn(process.execPath, ["bin/sluice.js", ...args], { cwd: root, env });
+/**
+ * Starts `sluice ARGS` in its own process, from the sources (tests) or, with `cli`, that compiled
+ * entry point (benchmarks: bench/compile-cli.ts); `done` resolves when it has closed.
+ */
+export function startCli(args: string[], opts: { cli?: string } = {}): Run {
+  const env = opts.cli ? process.env : fromSource;
+  const child = spawn(process.execPath, [opts.cli ?? "bin/sluice.js", ...args], { cwd: root, env });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => {
@@ -49,13 +54,14 @@ export async function stopWhenCommitted(
   stream: string,
   group: string,
 ): Promise<Done> {
-  for (let i = 0; ; i++) {
-    const lag = (await log.info(stream)).groups.find((g) => g.group === group)?.lag;
-    if (lag === 0) break;
-    if (run.child.exitCode !== null || i > 3000)
-      throw new Error(`never committed everything: ${run.stderr()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(
+    `group ${group} committing every record of ${stream}`,
+    async () => {
+      if (run.child.exitCode !== null) throw new Error(`the run ended first: ${run.stderr()}`);
+      return (await log.info(stream)).groups.find((g) => g.group === group)?.lag === 0;
+    },
+    { everyMs: 20, detail: () => `stderr: ${run.stderr()}` },
+  );
   run.child.kill("SIGINT");
   return run.done;
 }

@@ -10,6 +10,7 @@ import { openStreamLog } from "../../../src/stream/index.ts";
 import type { StoredRecord, StreamLog } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
+import { freshStreams, type SilentBroker, silentFailureTests } from "./silent.ts";
 
 const SERVER = "nats://127.0.0.1:4222";
 const cleanup: string[] = [];
@@ -176,3 +177,14 @@ test("a consumer group reads on across cut connections without a gap or a repeat
   }
   assert.deepEqual((await server.info(stream)).groups, [{ group: "g", committed: 304, lag: 0 }]);
 });
+
+// Silent failures (silent.ts): two pings (one a heartbeat) unanswered and nats.js closes the connection.
+const silentNats: SilentBroker = {
+  server: "NATS",
+  port: 4222,
+  url: (port, query) => `nats://127.0.0.1:${port}?${query}`,
+  direct: directLog,
+  stream: freshStreams(cleanup),
+};
+
+silentFailureTests(silentNats);

@@ -5,14 +5,21 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
+import type { StreamLog } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf, uniqueStream } from "./conformance.ts";
 import { appendUntilFailure } from "./shared.ts";
+import { freshStreams, type SilentBroker, silentFailureTests } from "./silent.ts";
 
 const BROKER = "amqp://guest:guest@127.0.0.1:5672";
 const cleanup: string[] = [];
+let direct: StreamLog | undefined;
+const directLog = async () => {
+  direct ??= await openStreamLog(BROKER);
+  return direct;
+};
 after(async () => {
-  const log = await openStreamLog(BROKER);
+  const log = await directLog();
   for (const s of cleanup) await log.deleteStream(s).catch(() => {});
   await log.close();
 });
@@ -66,3 +73,16 @@ test("when the broker stays away past the reconnect budget, a blocking producer 
   assert.deepEqual(got.slice(0, acked.length), acked);
   await direct.close();
 });
+
+// Silent failures (silent.ts): two heartbeats without a frame from the broker and amqplib drops the
+// connection.
+const silentRabbit: SilentBroker = {
+  server: "RabbitMQ",
+  port: 5672,
+  url: (port, query) => `amqp://guest:guest@127.0.0.1:${port}?${query}`,
+  direct: directLog,
+  stream: freshStreams(cleanup),
+  mayStoreCopies: true,
+};
+
+silentFailureTests(silentRabbit);

@@ -337,6 +337,39 @@ test("an idle consumer whose connection is closed gets what others appended mean
   await writer.close();
 });
 
+test("a consumer at latest that has received nothing yet gets what was appended while it was away, nothing older", async (t) => {
+  const net = await relay(broker.port, { host: broker.host });
+  const stream = fresh("reconnect-latest");
+  const writer = await openStreamLog(BROKER);
+  t.after(() => writer.close());
+  t.after(() => net.close());
+  const p = await writer.producer(stream);
+  await p.append(Array.from({ length: 100 }, (_, i) => rec("k", i)));
+  // Older than the attach time by more than its clock margin (2 s, in whole seconds).
+  await new Promise((r) => setTimeout(r, 4000));
+  const log = await openStreamLog(`amqp://guest:guest@127.0.0.1:${net.port}?${FAST}`);
+  t.after(() => log.close());
+  const c = await log.consumer(stream, "g", { start: "latest" });
+  assert.deepEqual(await c.read({ max: 100, waitMs: 500 }), [], "nothing new yet");
+  // Away (the network cut, reconnects refused) while another connection appends.
+  const where = `127.0.0.1:${net.port}`;
+  net.down();
+  await p.append(Array.from({ length: 100 }, (_, i) => rec("k", 100 + i)));
+  await until(() => events.some((e) => e.event === "retry" && e.url.includes(where)));
+  net.restore();
+  const got: number[] = [];
+  for (let idle = 0; got.length < 100 && idle < 5; ) {
+    const recs = await c.read({ max: 100, waitMs: 1000 });
+    idle = recs.length === 0 ? idle + 1 : 0;
+    got.push(...recs.map((r) => r.offset));
+  }
+  assert.deepEqual(
+    got,
+    Array.from({ length: 100 }, (_, i) => 100 + i),
+  );
+  assert.equal(reconnects(where).length, 1);
+});
+
 test("a broker away longer than the budget: errors name the broker, stream and checkpoint; the checkpoint stays", async () => {
   const net = await relay(broker.port, { host: broker.host });
   const stream = fresh("reconnect-gone");

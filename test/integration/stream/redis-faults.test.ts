@@ -7,11 +7,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { createServer } from "node:net";
-import { test } from "node:test";
+import { after, test } from "node:test";
+import { Redis } from "ioredis";
 import { isSluiceError } from "../../../src/core/errors.ts";
 import type { StreamConnectionEvent } from "../../../src/stream/diagnostics.ts";
 import { openStreamLog } from "../../../src/stream/index.ts";
-import type { StoredRecord } from "../../../src/stream/types.ts";
+import type { StoredRecord, StreamLog } from "../../../src/stream/types.ts";
 import { relay } from "../tcp-relay.ts";
 import { readAll, rec, seqOf } from "./conformance.ts";
 import { REDIS, testPrefix } from "./redis-keys.ts";
@@ -22,6 +23,7 @@ import {
   sluiceStream,
   tailFollowUntilServerGone,
 } from "./shared.ts";
+import { type SilentBroker, silentFailureTests } from "./silent.ts";
 
 const prefix = testPrefix("faults");
 const direct = `${REDIS}?prefix=${prefix}`;
@@ -329,4 +331,31 @@ test("`sluice stream tail -f --group` on redis:// exits 1 when Redis stays away,
     await writer.deleteStream(stream);
     await writer.close();
   }
+});
+
+// Silent failures (silent.ts): Redis has no heartbeat of its own; the adapter's liveness check
+// (redis-connection.ts) notices a connection that owes replies and hears nothing.
+let silentDirect: StreamLog | undefined;
+after(async () => {
+  await silentDirect?.close();
+});
+const silentRedis: SilentBroker = {
+  server: "Redis",
+  port: 6379,
+  url: (port, query) => `redis://127.0.0.1:${port}?prefix=${prefix}&${query}`,
+  direct: async () => {
+    silentDirect ??= await openStreamLog(direct);
+    return silentDirect;
+  },
+  stream: (name) => name,
+};
+
+const admin = new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: true });
+after(() => admin.disconnect());
+silentFailureTests(silentRedis, async (name) => {
+  // The reader's own connection, blocked in XREAD (CLIENT LIST: cmd=xread, flags=b).
+  const clients = (await admin.client("LIST")) as string;
+  return clients
+    .split("\n")
+    .some((c) => c.includes(` name=${name} `) && / cmd=xread/.test(c) && / flags=b/.test(c));
 });

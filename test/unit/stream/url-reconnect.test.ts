@@ -43,3 +43,27 @@ test("amqp: a malformed reconnect option is a usage error naming it, without the
     );
   }
 });
+
+test("?heartbeat= on every broker URL: a duration, absent = the adapter's default", () => {
+  assert.equal(rabbit("amqp://h/s?heartbeat=1s").heartbeatMs, 1000);
+  assert.equal(rabbit("amqp://h/s").heartbeatMs, undefined);
+  for (const url of ["nats://h/s?heartbeat=2500ms", "redis://h/s?heartbeat=2.5"]) {
+    const t = parseStreamUrl(url, {});
+    assert.ok(t.kind === "nats" || t.kind === "redis");
+    assert.equal(t.heartbeatMs, 2500, url);
+  }
+  for (const [query, message] of [
+    ["heartbeat=often", /heartbeat=often \(expected a duration above 0/],
+    ["heartbeat=0", /heartbeat=0 \(expected a duration above 0/],
+  ] as const)
+    for (const scheme of ["amqp", "nats", "redis"])
+      assert.throws(
+        () => parseStreamUrl(`${scheme}://h/s?${query}`, {}),
+        (e: unknown) => {
+          assert.ok(isSluiceError(e));
+          assert.equal(e.code, "USAGE_STREAM_URL");
+          assert.match(e.message, message);
+          return true;
+        },
+      );
+});

@@ -382,7 +382,7 @@ export async function replaySessions(
       for (let a = awaited.shift(); a; a = awaited.shift()) {
         a.c.answered = undefined;
         const source = a.c === c ? sourceAnswer(c) : undefined;
-        comparison.record(a.fp, a.example, source, a.answer, plan.session, a.c.command.seq);
+        comparison.record(a.fp, a.example, source, a.answer, plan.session, a.c.command.seq, plan.run);
         if (a.c === c) return;
       }
     };
@@ -441,7 +441,7 @@ export async function replaySessions(
           notRestored.push(`${sql}: ${(e as Error).message}`);
         }
       }
-      for (const what of notRestored) comparison.notRestored(plan.session, what);
+      for (const what of notRestored) comparison.notRestored(plan.session, what, plan.run);
       for (const [id, sql] of plan.resume?.statements ?? []) {
         statements.set(id, sql);
         try {
@@ -587,7 +587,7 @@ export async function replaySessions(
           else {
             // The answers come in order: those still awaited before this one will not come.
             settle(undefined);
-            comparison.record(fp, example, sourceAnswer(c), answer, plan.session, cmd.seq);
+            comparison.record(fp, example, sourceAnswer(c), answer, plan.session, cmd.seq, plan.run);
           }
         } finally {
           const written = doneWith(c);

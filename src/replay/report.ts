@@ -47,9 +47,16 @@ export interface FingerprintReport {
   p50Ratio: number | undefined;
 }
 
+/** A session as reports name it: `run/number` where the capture named its run, else the number. */
+export function sessionLabel(s: { session: number; run?: string | undefined }): string {
+  return s.run === undefined ? String(s.session) : `${s.run}/${s.session}`;
+}
+
 /** One command of the replay with its target latency (the slowest ones are reported). */
 export interface SlowCommand {
   session: number;
+  /** The capture run of the session, where the events name one (every run numbers sessions from 1). */
+  run?: string;
   seq: number;
   fingerprint: string;
   /** The statement (or command kind), clipped to 200 characters. */
@@ -194,10 +201,10 @@ export class Comparison {
   private readonly stateNotRestored = { count: 0, examples: [] as string[] };
 
   /** A part of a resumed session's state that could not be rebuilt. */
-  notRestored(session: number, what: string): void {
+  notRestored(session: number, what: string, run?: string): void {
     this.stateNotRestored.count++;
     if (this.stateNotRestored.examples.length < 20)
-      this.stateNotRestored.examples.push(`session ${session}: ${what}`);
+      this.stateNotRestored.examples.push(`session ${sessionLabel({ session, run })}: ${what}`);
   }
   filtered = 0;
 
@@ -206,7 +213,10 @@ export class Comparison {
     this.slowUs = slowMs * 1000;
   }
 
-  /** `session` and `seq`: where the command is in the capture, for the slow-command lists. */
+  /**
+   * `session` and `seq` (and the session's capture `run`, where the events name one): where the command
+   * is in the capture, for the slow-command lists.
+   */
   record(
     fp: string,
     example: string,
@@ -214,6 +224,7 @@ export class Comparison {
     target: Answer,
     session = -1,
     seq = -1,
+    run?: string,
   ): void {
     this.commands++;
     this.intervalCommands++;
@@ -236,6 +247,7 @@ export class Comparison {
     if (target.latencyUs > last || target.latencyUs > intervalMax) {
       const slow: SlowCommand = {
         session,
+        ...(run === undefined ? {} : { run }),
         seq,
         fingerprint: fp,
         example: clip(example, 200),
@@ -412,7 +424,7 @@ function slowLines(s: ReplaySummary): string[] {
     "   tgt ms    src ms  session:seq  fingerprint",
     ...s.slow.slowest.map(
       (c) =>
-        `${ms(c.targetUs).padStart(9)} ${sourceMs(c).padStart(9)}  ${`${c.session}:${c.seq}`.padEnd(11)}  ${clip(c.fingerprint, 80)}`,
+        `${ms(c.targetUs).padStart(9)} ${sourceMs(c).padStart(9)}  ${`${sessionLabel(c)}:${c.seq}`.padEnd(11)}  ${clip(c.fingerprint, 80)}`,
     ),
   ];
 }
@@ -433,7 +445,7 @@ export function formatProgress(p: ReplayProgress): string {
   if (p.slowest) {
     const c = p.slowest;
     parts.push(
-      `slowest ${ms(c.targetUs)}ms (source ${sourceMs(c)}ms) session ${c.session} seq ${c.seq} ${clip(c.fingerprint, 60)}`,
+      `slowest ${ms(c.targetUs)}ms (source ${sourceMs(c)}ms) session ${sessionLabel(c)} seq ${c.seq} ${clip(c.fingerprint, 60)}`,
     );
   }
   parts.push(
@@ -499,7 +511,7 @@ function slowTable(s: ReplaySummary): string {
   const rows = s.slow.slowest
     .map(
       (c) =>
-        `<tr${c.targetUs > s.slow.thresholdMs * 1000 ? ' class="diff"' : ""}><td>${ms(c.targetUs)}</td><td>${sourceMs(c)}</td><td>${c.session}</td><td>${c.seq}</td><td><code>${esc(c.fingerprint)}</code><br><small>${esc(clip(c.example, 200))}</small></td></tr>`,
+        `<tr${c.targetUs > s.slow.thresholdMs * 1000 ? ' class="diff"' : ""}><td>${ms(c.targetUs)}</td><td>${sourceMs(c)}</td><td>${esc(sessionLabel(c))}</td><td>${c.seq}</td><td><code>${esc(c.fingerprint)}</code><br><small>${esc(clip(c.example, 200))}</small></td></tr>`,
     )
     .join("\n");
   return `\n<h2>Slowest commands on the target</h2>\n<p>${s.slow.count} commands over ${s.slow.thresholdMs} ms (highlighted).</p>\n<table><tr><th>target ms</th><th>source ms</th><th>session</th><th>seq</th><th>fingerprint / statement</th></tr>\n${rows}\n</table>`;

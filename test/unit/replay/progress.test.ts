@@ -145,6 +145,28 @@ test("text and HTML reports list the slowest commands; the drift text is kept", 
   assert.deepEqual(JSON.parse(JSON.stringify(s)).slow.slowest[0].seq, 42);
 });
 
+test("sessions of a named capture run are labelled run/number in the slowest commands and the state not restored", () => {
+  const c = new Comparison(1);
+  c.record("select ?", "SELECT 1", ok(100), ok(3000), 1, 5, "mxdhjh7k-9f0c27aa");
+  c.record("select ?", "SELECT 2", ok(100), ok(2000), 1, 6);
+  c.notRestored(1, "user variable @a (set by a query)", "mxdhjh7k-9f0c27aa");
+  const s = c.summary(extra);
+  assert.deepEqual(
+    s.slow.slowest.map((x) => [x.run, x.session, x.seq]),
+    [
+      ["mxdhjh7k-9f0c27aa", 1, 5],
+      [undefined, 1, 6],
+    ],
+  );
+  const text = formatSummary(s);
+  assert.match(text, /\s3\.00\s+0\.10\s+mxdhjh7k-9f0c27aa\/1:5\s+select \?/);
+  assert.match(text, /\s2\.00\s+0\.10\s+1:6\s+select \?/);
+  assert.deepEqual(s.stateNotRestored.examples, [
+    "session mxdhjh7k-9f0c27aa/1: user variable @a (set by a query)",
+  ]);
+  assert.match(renderHtml(s), /<td>mxdhjh7k-9f0c27aa\/1<\/td><td>5<\/td>/);
+});
+
 test("the progress line names every figure", () => {
   const p: ReplayProgress = {
     elapsedMs: 10_000,

@@ -57,7 +57,20 @@ export class BrokerCheckpoints {
     });
   }
 
-  noteCommitted(stream: string, group: string, offset: number): void {
+  /**
+   * Stores a group's committed offset with `write`: a failure is the commit error below (the offset the
+   * group keeps), a success is noted for later errors on the stream.
+   */
+  async commit(stream: string, group: string, offset: number, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (e) {
+      throw this.commitError(e, stream, group, offset);
+    }
+    this.noteCommitted(stream, group, offset);
+  }
+
+  private noteCommitted(stream: string, group: string, offset: number): void {
     const groups = this.committedHere.get(stream) ?? new Map<string, number>();
     groups.set(group, offset);
     this.committedHere.set(stream, groups);
@@ -84,7 +97,7 @@ export class BrokerCheckpoints {
     );
   }
 
-  commitError(e: unknown, stream: string, group: string, offset: number): SluiceError {
+  private commitError(e: unknown, stream: string, group: string, offset: number): SluiceError {
     if (!isBrokerLost(e))
       return this.wrap(e, "committing an offset", { stream, group, offset: String(offset) });
     const before = this.committedHere.get(stream)?.get(group);

@@ -387,16 +387,11 @@ export class NatsBackend implements StreamBackend {
   }
 
   async storeCommitted(stream: string, group: string, offset: number): Promise<void> {
-    try {
-      // A put is a JetStream publish (acknowledged once stored); one interrupted by a lost
-      // connection is put again: the latest commit wins.
-      await this.withSession(async (s) =>
-        (await this.offsets(s)).put(offsetKey(stream, group), String(offset)),
-      );
-    } catch (e) {
-      throw this.checkpoints.commitError(e, stream, group, offset);
-    }
-    this.checkpoints.noteCommitted(stream, group, offset);
+    // A put is a JetStream publish (acknowledged once stored); one interrupted by a lost connection
+    // is put again: the latest commit wins.
+    await this.checkpoints.commit(stream, group, offset, () =>
+      this.withSession(async (s) => (await this.offsets(s)).put(offsetKey(stream, group), String(offset))),
+    );
   }
 
   async bounds(

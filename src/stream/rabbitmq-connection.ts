@@ -10,8 +10,6 @@ import { publishConnectionEvent } from "./diagnostics.ts";
 import { type LinkDriver, ReconnectingLink } from "./reconnect.ts";
 import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy } from "./url.ts";
 
-export { closedError } from "./reconnect.ts";
-
 export type ChannelModel = Awaited<ReturnType<typeof amqp.connect>>;
 
 export interface RabbitTarget {

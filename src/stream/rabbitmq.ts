@@ -223,7 +223,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
   async storeCommitted(stream: string, group: string, offset: number): Promise<void> {
     this.connection.check();
     const queue = offsetQueue(stream, group);
-    try {
+    await this.checkpoints.commit(stream, group, offset, async () => {
       if (!this.offsetQueues.has(queue)) {
         await this.withChannel(async (ch) => {
           await ch.assertQueue(queue, {
@@ -246,10 +246,7 @@ export class RabbitBackend implements StreamBackend, ReaderContext {
       sends.push({ queue, content: Buffer.from(String(offset)), options: { ...persistent } });
       await this.publisher.publish(sends).done;
       this.registeredGroups.add(queue);
-    } catch (e) {
-      throw this.checkpoints.commitError(e, stream, group, offset);
-    }
-    this.checkpoints.noteCommitted(stream, group, offset);
+    });
   }
 
   async bounds(

@@ -22,6 +22,7 @@
 import { Redis } from "ioredis";
 import { messageOf, SluiceError } from "../core/errors.ts";
 import { publishConnectionEvent } from "./diagnostics.ts";
+import { closedError } from "./reconnect.ts";
 import { DEFAULT_HEARTBEAT_MS, type ReconnectPolicy, type RedisStreamTarget } from "./url.ts";
 
 export type RedisTarget = Pick<
@@ -300,10 +301,6 @@ export class RedisConnection {
     clearInterval(this.liveness);
     this.finish(this.failure);
   }
-}
-
-export function closedError(url: string): SluiceError {
-  return new SluiceError("STREAM_CLOSED", "the stream log is closed", { context: { url } });
 }
 
 function connectError(e: unknown, url: string, target: RedisTarget): SluiceError {

@@ -434,13 +434,10 @@ export class RedisBackend implements StreamBackend {
   }
 
   async storeCommitted(stream: string, group: string, offset: number): Promise<void> {
-    try {
+    await this.checkpoints.commit(stream, group, offset, async () => {
       await this.run(this.client.hset(this.key(stream, "groups"), group, offset));
       await this.waitReplicas(`the commit of offset ${offset} of group '${group}'`, { stream, group });
-    } catch (e) {
-      throw this.checkpoints.commitError(e, stream, group, offset);
-    }
-    this.checkpoints.noteCommitted(stream, group, offset);
+    });
   }
 
   async bounds(
